@@ -1,0 +1,38 @@
+# One virtual environment, .venv/, for the demo, the tests and the production tools.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# PostgreSQL for make test's second pass (tests marked `postgres`).
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/storefront
+
+.PHONY: demo test lint format clean
+
+$(BIN)/django-admin: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: $(BIN)/django-admin
+	mkdir -p var
+	DEBUG=true $(BIN)/python manage.py migrate --noinput
+	DEBUG=true $(BIN)/python manage.py seed_demo
+	@echo "The store: http://127.0.0.1:8000/  (Ctrl-C stops it)"
+	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+# Pass 1: every test on the embedded default (SQLite, tasks in-process), browser included.
+# Pass 2: the tests that need PostgreSQL's row locks, against a real server.
+test: $(BIN)/django-admin
+	$(BIN)/pytest -m "not postgres"
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest -m postgres
+
+lint: $(BIN)/django-admin
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(BIN)/django-admin
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,133 @@
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from backorders.forms import ReceiveStockForm
+from backorders.models import ProductStock, QueuedBackorder
+from backorders.services import backorder_reprioritize, stock_receive
+
+
+@admin.register(ProductStock)
+class ProductStockAdmin(admin.ModelAdmin):
+    list_display = [
+        "sku",
+        "name",
+        "on_hand",
+        "allocated",
+        "available",
+        "backordered",
+        "backorder_policy",
+        "actions_column",
+    ]
+    list_filter = ["backorder_policy", "category"]
+    search_fields = ["sku", "name"]
+    ordering = ["-backordered", "sku"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="available")
+    def available(self, product) -> int:
+        return product.available
+
+    @admin.display(description="")
+    def actions_column(self, product):
+        queue = reverse("admin:backorders_queuedbackorder_changelist")
+        return format_html(
+            '<a href="{}">Receive stock</a> · <a href="{}?product__id__exact={}">Queue</a>',
+            reverse("admin:backorders_productstock_receive", args=[product.pk]),
+            queue,
+            product.pk,
+        )
+
+    def get_urls(self):
+        receive = path(
+            "<int:product_id>/receive/",
+            self.admin_site.admin_view(self.receive_view),
+            name="backorders_productstock_receive",
+        )
+        return [receive, *super().get_urls()]
+
+    def receive_view(self, request, product_id: int):
+        if not request.user.has_perm("catalog.change_product"):
+            raise PermissionDenied
+        product = get_object_or_404(ProductStock, pk=product_id)
+        form = ReceiveStockForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            stock_receive(product=product, **form.cleaned_data)
+            messages.success(
+                request,
+                f"Received {form.cleaned_data['quantity']} × {product.sku}; waiting back-orders "
+                "are being allocated.",
+            )
+            return redirect("admin:backorders_productstock_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Receive stock: {product}",
+            "product": product,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/backorders/receive_stock.html", context)
+
+
+@admin.register(QueuedBackorder)
+class QueuedBackorderAdmin(admin.ModelAdmin):
+    """Each product's waiting back-orders in queue order; staff may change priority."""
+
+    list_display = [
+        "product",
+        "position",
+        "order_number",
+        "customer",
+        "backordered",
+        "priority",
+        "queued_at",
+    ]
+    list_editable = ["priority"]
+    list_filter = ["product"]
+    list_select_related = ["product", "order"]
+    ordering = ["product__sku", "-priority", "queued_at", "pk"]
+    fields = ["product", "order", "backordered", "priority", "queued_at"]
+    readonly_fields = ["product", "order", "backordered", "queued_at"]
+
+    def get_queryset(self, request):
+        queue_order = [F("priority").desc(), F("queued_at").asc(), F("pk").asc()]
+        return (
+            super()
+            .get_queryset(request)
+            .filter(backordered__gt=0)
+            .annotate(position=Window(RowNumber(), partition_by=F("product"), order_by=queue_order))
+        )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="place in queue", ordering="position")
+    def position(self, line) -> int:
+        return line.position
+
+    @admin.display(description="order")
+    def order_number(self, line) -> str:
+        return line.order.number
+
+    @admin.display(description="customer")
+    def customer(self, line) -> str:
+        return line.order.email
+
+    def save_model(self, request, obj, form, change):
+        backorder_reprioritize(line_id=obj.pk, priority=obj.priority)

@@ -1,0 +1,12 @@
+from django import forms
+
+from backorders.services import MAX_RECEIPT_QUANTITY
+
+
+class ReceiveStockForm(forms.Form):
+    quantity = forms.IntegerField(
+        label="Units received", min_value=1, max_value=MAX_RECEIPT_QUANTITY
+    )
+    reference = forms.CharField(
+        label="Reference", max_length=120, required=False, help_text="Delivery note or PO number."
+    )

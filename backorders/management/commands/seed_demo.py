@@ -1,0 +1,84 @@
+import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from backorders.services import stock_receive
+from catalog.models import Inbound, Product
+from catalog.policy import BackorderPolicy
+from catalog.services import ProductRow, inbound_create, products_import
+
+DEMO_ADMIN = ("admin", "admin")
+ALLOW, LIMITED, DENY = BackorderPolicy.ALLOW, BackorderPolicy.ALLOW_LIMITED, BackorderPolicy.DENY
+
+# sku, name, price, category, policy, limit, lead time, stock on hand, (inbound units, in days)
+CATALOG = [
+    ("BREW-KETTLE", "Gooseneck kettle", "64.00", "Coffee gear", ALLOW, 0, 14, 25, None),
+    ("BREW-GRINDER", "Conical burr grinder", "149.00", "Coffee gear", ALLOW, 0, 21, 0, (40, 10)),
+    ("BREW-SCALE", "Drip scale with timer", "39.00", "Coffee gear", ALLOW, 0, 10, 3, (20, 6)),
+    ("BREW-DRIPPER", "Ceramic pour-over dripper", "29.00", "Coffee gear", LIMITED, 5, 30, 0, None),
+    ("BREW-FILTERS", "Paper filters, 100 pack", "6.50", "Coffee gear", DENY, 0, 7, 200, None),
+    ("KIT-KNIFE", "Chef's knife, 21 cm", "89.00", "Kitchen", ALLOW, 0, 28, 8, None),
+    ("KIT-BOARD", "End-grain cutting board", "74.00", "Kitchen", ALLOW, 0, 35, 0, (12, 18)),
+    ("KIT-PAN", "Carbon steel pan, 28 cm", "55.00", "Kitchen", ALLOW, 0, 21, 0, None),
+    ("KIT-TIMER", "Mechanical kitchen timer", "12.00", "Kitchen", DENY, 0, 14, 0, None),
+    ("OUT-STOVE", "Compact camping stove", "45.00", "Outdoor", ALLOW, 0, 14, 12, None),
+    ("OUT-MUG", "Insulated camp mug", "22.00", "Outdoor", ALLOW, 0, 14, 0, (30, 4)),
+    ("OUT-LANTERN", "Rechargeable lantern", "35.00", "Outdoor", LIMITED, 10, 21, 2, None),
+]
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the demo catalog (idempotent: run it again and nothing doubles) and, in DEBUG "
+        "only, an admin account."
+    )
+
+    def handle(self, *args, **options):
+        self.stdout.write(f"Loading {len(CATALOG)} demo products…")
+        today = timezone.localdate()
+        with transaction.atomic():
+            products_import(
+                rows=[
+                    ProductRow(
+                        sku=sku,
+                        name=name,
+                        price=Decimal(price),
+                        category=category,
+                        backorder_policy=policy,
+                        backorder_limit=limit,
+                        lead_time_days=lead,
+                        description=f"{name}: a demo product of the Backorder Storefront.",
+                    )
+                    for sku, name, price, category, policy, limit, lead, _, _ in CATALOG
+                ]
+            )
+            products = Product.objects.in_bulk([row[0] for row in CATALOG], field_name="sku")
+            for sku, *_, on_hand, inbound in CATALOG:
+                product = products[sku]
+                if on_hand and not product.movements.exists():
+                    stock_receive(product=product, quantity=on_hand, reference="demo opening stock")
+                reference = f"DEMO-PO-{sku}"
+                if inbound and not Inbound.objects.filter(reference=reference).exists():
+                    units, days = inbound
+                    inbound_create(
+                        product=product,
+                        quantity=units,
+                        expected_date=today + datetime.timedelta(days=days),
+                        reference=reference,
+                    )
+        self.stdout.write(self.style.SUCCESS("Demo catalog ready."))
+        if not settings.DEBUG:
+            self.stdout.write("DEBUG is off: no demo admin account created.")
+            return
+        username, password = DEMO_ADMIN
+        User = get_user_model()
+        if not User.objects.filter(username=username).exists():
+            User.objects.create_superuser(username, "admin@example.com", password)
+        self.stdout.write(
+            f"Admin: http://127.0.0.1:8000/admin/  user {username!r} password {password!r}"
+        )

@@ -1,0 +1,75 @@
+from django.contrib import admin
+
+from catalog.models import Category, Inbound, Product, StockMovement
+
+# Receiving stock and the back-order queue are staff actions of the backorders app
+# (backorders/admin.py), which builds on this one.
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name"]
+
+
+class InboundInline(admin.TabularInline):
+    model = Inbound
+    extra = 0
+    fields = ["quantity", "expected_date", "reference", "received_at"]
+    readonly_fields = ["received_at"]
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = [
+        "sku",
+        "name",
+        "category",
+        "price",
+        "backorder_policy",
+        "on_hand",
+        "allocated",
+        "available",
+        "backordered",
+    ]
+    list_filter = ["category", "backorder_policy"]
+    search_fields = ["sku", "name"]
+    prepopulated_fields = {"slug": ["sku"]}
+    readonly_fields = ["on_hand", "allocated", "available", "backordered"]
+    fieldsets = [
+        (None, {"fields": ["sku", "slug", "name", "category", "price", "description"]}),
+        ("Back-orders", {"fields": ["backorder_policy", "backorder_limit", "lead_time_days"]}),
+        ("Stock (change it by receiving stock)", {"fields": readonly_fields}),
+    ]
+    inlines = [InboundInline]
+
+    @admin.display(description="available")
+    def available(self, product: Product) -> int:
+        return product.available
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(admin.ModelAdmin):
+    """The ledger is append-only: staff read it, services write it."""
+
+    list_display = [
+        "created_at",
+        "product",
+        "kind",
+        "on_hand_delta",
+        "allocated_delta",
+        "reference",
+    ]
+    list_filter = ["kind"]
+    search_fields = ["product__sku", "reference"]
+    list_select_related = ["product"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

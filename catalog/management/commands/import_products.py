@@ -1,0 +1,104 @@
+import csv
+from decimal import Decimal, InvalidOperation
+
+from django.core.management.base import BaseCommand, CommandError
+
+from catalog.policy import BackorderPolicy
+from catalog.services import ProductRow, products_import
+
+COLUMNS = [
+    "sku",
+    "name",
+    "price",
+    "category",
+    "backorder_policy",
+    "backorder_limit",
+    "lead_time_days",
+    "description",
+]
+MAX_PRICE = Decimal("99999999.99")
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or update products by SKU from a CSV file with the columns "
+        + ",".join(COLUMNS)
+        + ". Every row is checked first; any error names its row and nothing is imported."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="path to the CSV file")
+
+    def handle(self, *args, file: str, **options):
+        try:
+            with open(file, newline="", encoding="utf-8-sig") as handle:
+                reader = csv.DictReader(handle)
+                missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+                if missing:
+                    raise CommandError(f"{file}: missing column(s): {', '.join(missing)}")
+                rows, errors = [], []
+                for number, record in enumerate(reader, start=2):  # row 1 is the header
+                    try:
+                        rows.append(parse_row(record))
+                    except ValueError as error:
+                        errors.append(f"row {number}: {error}")
+        except OSError as error:
+            raise CommandError(f"cannot read {file}: {error.strerror}") from error
+        except UnicodeDecodeError as error:
+            raise CommandError(f"{file} is not UTF-8 text") from error
+        duplicates = {row.sku for row in rows if [r.sku for r in rows].count(row.sku) > 1}
+        errors += [f"SKU {sku} appears more than once" for sku in sorted(duplicates)]
+        if errors:
+            raise CommandError("nothing imported:\n  " + "\n  ".join(errors))
+        if not rows:
+            raise CommandError(f"{file} has no product rows; nothing imported")
+        self.stdout.write(f"Importing {len(rows)} product(s)…")
+        created, updated = products_import(rows=rows)
+        self.stdout.write(self.style.SUCCESS(f"{created} created, {updated} updated."))
+
+
+def parse_row(record: dict[str, str]) -> ProductRow:
+    value = {key: (record.get(key) or "").strip() for key in COLUMNS}
+    if not value["sku"]:
+        raise ValueError("missing SKU")
+    if len(value["sku"]) > 64:
+        raise ValueError(f"SKU {value['sku']!r} is longer than 64 characters")
+    if not value["name"]:
+        raise ValueError(f"SKU {value['sku']}: missing name")
+    if not value["category"]:
+        raise ValueError(f"SKU {value['sku']}: missing category")
+    try:
+        price = Decimal(value["price"])
+    except InvalidOperation:
+        raise ValueError(f"SKU {value['sku']}: bad price {value['price']!r}") from None
+    if (
+        not price.is_finite()
+        or price < 0
+        or price > MAX_PRICE
+        or price != price.quantize(Decimal("0.01"))
+    ):
+        raise ValueError(f"SKU {value['sku']}: bad price {value['price']!r}")
+    if value["backorder_policy"] not in BackorderPolicy.values:
+        raise ValueError(
+            f"SKU {value['sku']}: unknown backorder_policy {value['backorder_policy']!r} "
+            f"(use one of {', '.join(BackorderPolicy.values)})"
+        )
+    return ProductRow(
+        sku=value["sku"],
+        name=value["name"],
+        price=price,
+        category=value["category"],
+        backorder_policy=value["backorder_policy"],
+        backorder_limit=_whole_number(value, "backorder_limit", default=0),
+        lead_time_days=_whole_number(value, "lead_time_days", default=14),
+        description=value["description"],
+    )
+
+
+def _whole_number(value: dict[str, str], column: str, *, default: int) -> int:
+    text = value[column]
+    if not text:
+        return default
+    if not text.isdigit() or int(text) > 100_000:
+        raise ValueError(f"SKU {value['sku']}: {column} must be a whole number, got {text!r}")
+    return int(text)

@@ -1,0 +1,132 @@
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+
+from catalog.policy import BackorderPolicy, PurchasePolicy
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(models.Model):
+    sku = models.CharField("SKU", max_length=64, unique=True)
+    slug = models.SlugField(max_length=140, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    backorder_policy = models.CharField(
+        max_length=16, choices=BackorderPolicy.choices, default=BackorderPolicy.ALLOW
+    )
+    backorder_limit = models.PositiveIntegerField(
+        default=0, help_text="Most units open on back-order at once (allow_limited only)."
+    )
+    lead_time_days = models.PositiveIntegerField(
+        default=14, help_text="Usual days from supplier order to arrival; a hint, not a promise."
+    )
+    # Stock counters. Only catalog.services changes them, under a row lock, with F().
+    on_hand = models.IntegerField(default=0, editable=False)
+    allocated = models.IntegerField(default=0, editable=False)
+    # Units waiting on back-order, kept beside the stock counters under the same row
+    # lock so the allow_limited check and the restock sweep need no cross-app query.
+    backordered = models.IntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(allocated__gte=0), name="product_allocated_gte_0"),
+            models.CheckConstraint(
+                condition=Q(allocated__lte=F("on_hand")), name="product_allocated_lte_on_hand"
+            ),
+            models.CheckConstraint(
+                condition=Q(backordered__gte=0), name="product_backordered_gte_0"
+            ),
+            models.CheckConstraint(condition=Q(price__gte=0), name="product_price_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sku})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:product", kwargs={"slug": self.slug})
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.allocated
+
+    @property
+    def purchase_policy(self) -> PurchasePolicy:
+        return PurchasePolicy(
+            policy=BackorderPolicy(self.backorder_policy),
+            available=self.available,
+            waiting=self.backordered,
+            limit=self.backorder_limit,
+        )
+
+
+class StockMovement(models.Model):
+    """Append-only stock ledger. Each row says how one event moved the counters:
+    on_hand equals the sum of on_hand_delta and allocated the sum of allocated_delta."""
+
+    class Kind(models.TextChoices):
+        RECEIPT = "receipt", "Receipt"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        SHIPMENT = "shipment", "Shipment"
+        ALLOCATION = "allocation", "Allocation"
+        RELEASE = "release", "Release"
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="movements")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    on_hand_delta = models.IntegerField(default=0)
+    allocated_delta = models.IntegerField(default=0)
+    reference = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(on_hand_delta=0, allocated_delta=0), name="movement_moves_something"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        deltas = f"on hand {self.on_hand_delta:+}, allocated {self.allocated_delta:+}"
+        return f"{self.get_kind_display()} of product {self.product_id}: {deltas}"
+
+
+class Inbound(models.Model):
+    """A confirmed incoming shipment: the only source of a promised date (ETA)."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="inbounds")
+    quantity = models.PositiveIntegerField()
+    expected_date = models.DateField()
+    reference = models.CharField(max_length=120, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["expected_date", "pk"]
+        indexes = [
+            models.Index(
+                fields=["product", "expected_date"],
+                condition=Q(received_at__isnull=True),
+                name="inbound_open_by_date",
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="inbound_quantity_gte_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product_id} expected {self.expected_date}"

@@ -1,0 +1,141 @@
+"""Every write to the catalog and its stock counters.
+
+Stock verbs must run inside transaction.atomic() on products locked with
+products_lock(); they change counters with F() and append one ledger row per entry,
+so the ledger always sums to the counters (BRIEF invariant 3).
+"""
+
+import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.text import slugify
+
+from catalog.models import Category, Inbound, Product, StockMovement
+
+# (units, reference) for one ledger row
+StockEntry = tuple[int, str]
+
+
+def products_lock(*, product_ids: Iterable[int]) -> dict[int, Product]:
+    """Lock products in primary-key order, so concurrent transactions cannot deadlock."""
+    products = (
+        Product.objects.filter(pk__in=set(product_ids))
+        .order_by("pk")
+        .select_for_update(of=("self",))
+    )
+    return {product.pk: product for product in products}
+
+
+def _counters_move(product: Product, *, on_hand: int = 0, allocated: int = 0, backordered: int = 0):
+    Product.objects.filter(pk=product.pk).update(
+        on_hand=F("on_hand") + on_hand,
+        allocated=F("allocated") + allocated,
+        backordered=F("backordered") + backordered,
+    )
+    # The row is locked by this transaction, so the in-memory copy stays exact.
+    product.on_hand += on_hand
+    product.allocated += allocated
+    product.backordered += backordered
+
+
+def _ledger_append(
+    product: Product, kind: str, entries: Sequence[StockEntry], *, on_hand: int, allocated: int
+) -> list[StockMovement]:
+    return StockMovement.objects.bulk_create(
+        StockMovement(
+            product=product,
+            kind=kind,
+            on_hand_delta=on_hand * units,
+            allocated_delta=allocated * units,
+            reference=reference,
+        )
+        for units, reference in entries
+    )
+
+
+def stock_increase(*, product: Product, quantity: int, reference: str) -> StockMovement:
+    """Record a receipt; an open inbound with the same reference counts as arrived."""
+    _counters_move(product, on_hand=quantity)
+    (movement,) = _ledger_append(
+        product, StockMovement.Kind.RECEIPT, [(quantity, reference)], on_hand=1, allocated=0
+    )
+    if reference:
+        Inbound.objects.filter(product=product, reference=reference, received_at=None).update(
+            received_at=timezone.now()
+        )
+    return movement
+
+
+def stock_allocate(
+    *, product: Product, entries: Sequence[StockEntry], from_backorder: bool = False
+) -> list[StockMovement]:
+    """Reserve available units; from_backorder moves them out of the waiting count."""
+    units = sum(n for n, _ in entries)
+    _counters_move(product, allocated=units, backordered=-units if from_backorder else 0)
+    return _ledger_append(product, StockMovement.Kind.ALLOCATION, entries, on_hand=0, allocated=1)
+
+
+def stock_ship(*, product: Product, entries: Sequence[StockEntry]) -> list[StockMovement]:
+    """Allocated units leave the warehouse."""
+    units = sum(n for n, _ in entries)
+    _counters_move(product, on_hand=-units, allocated=-units)
+    return _ledger_append(product, StockMovement.Kind.SHIPMENT, entries, on_hand=-1, allocated=-1)
+
+
+def stock_backorder(*, product: Product, units: int) -> None:
+    """Units start (positive) or stop (negative) waiting on back-order."""
+    _counters_move(product, backordered=units)
+
+
+def inbound_create(
+    *, product: Product, quantity: int, expected_date: datetime.date, reference: str = ""
+) -> Inbound:
+    return Inbound.objects.create(
+        product=product, quantity=quantity, expected_date=expected_date, reference=reference
+    )
+
+
+@dataclass(frozen=True)
+class ProductRow:
+    sku: str
+    name: str
+    price: Decimal
+    category: str
+    backorder_policy: str
+    backorder_limit: int
+    lead_time_days: int
+    description: str
+
+
+def products_import(*, rows: Sequence[ProductRow]) -> tuple[int, int]:
+    """Create or update products by SKU, all or nothing. Returns (created, updated)."""
+    created = updated = 0
+    with transaction.atomic():
+        categories = {c.name: c for c in Category.objects.all()}
+        for row in rows:
+            category = categories.get(row.category)
+            if category is None:
+                category = Category.objects.create(name=row.category, slug=slugify(row.category))
+                categories[row.category] = category
+            fields = {
+                "name": row.name,
+                "price": row.price,
+                "category": category,
+                "backorder_policy": row.backorder_policy,
+                "backorder_limit": row.backorder_limit,
+                "lead_time_days": row.lead_time_days,
+                "description": row.description,
+            }
+            _, was_created = Product.objects.update_or_create(
+                sku=row.sku,
+                defaults=fields,
+                create_defaults={**fields, "slug": slugify(row.sku)},
+            )
+            created += was_created
+            updated += not was_created
+    return created, updated

@@ -1,0 +1,31 @@
+from django.shortcuts import get_object_or_404, render
+
+from catalog.models import Product
+from catalog.selectors import category_list, inbound_eta, product_list
+
+
+def product_list_view(request):
+    query = request.GET.get("q", "").strip()[:100]
+    category_slug = request.GET.get("category", "")
+    return render(
+        request,
+        "catalog/product_list.html",
+        {
+            "products": product_list(query=query, category_slug=category_slug),
+            "categories": category_list(),
+            "query": query,
+            "category_slug": category_slug,
+        },
+    )
+
+
+def product_detail_view(request, slug: str):
+    product = get_object_or_404(Product.objects.select_related("category"), slug=slug)
+    policy = product.purchase_policy
+    # The date a unit bought now would be ready: after every unit already waiting.
+    eta = inbound_eta(product=product, units=product.backordered + 1)
+    return render(
+        request,
+        "catalog/product_detail.html",
+        {"product": product, "policy": policy, "eta": eta},
+    )

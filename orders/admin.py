@@ -1,0 +1,84 @@
+from django.contrib import admin, messages
+from django.db.models import Prefetch
+
+from orders.exceptions import OrderError
+from orders.models import ORDER_NUMBER_OFFSET, Order, OrderLine
+from orders.services import order_ship
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    fields = [
+        "product",
+        "unit_price",
+        "quantity",
+        "allocated",
+        "backordered",
+        "shipped",
+        "cancelled",
+        "priority",
+        "queued_at",
+    ]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    """Orders change only through services: staff ship from the action below."""
+
+    list_display = ["number", "created_at", "name", "email", "status", "shipping_preference"]
+    list_filter = ["shipping_preference", "created_at"]
+    search_fields = ["email", "name"]
+    readonly_fields = [
+        "number",
+        "status",
+        "created_at",
+        "email",
+        "name",
+        "shipping_address",
+        "shipping_preference",
+        "backorder_accepted",
+    ]
+    fields = readonly_fields
+    inlines = [OrderLineInline]
+    actions = ["ship_ready_units"]
+
+    def get_queryset(self, request):
+        lines = OrderLine.objects.select_related("product")
+        return super().get_queryset(request).prefetch_related(Prefetch("lines", queryset=lines))
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        number = search_term.strip().lstrip("#")
+        if number.isdigit() and int(number) > ORDER_NUMBER_OFFSET:
+            results |= queryset.filter(pk=int(number) - ORDER_NUMBER_OFFSET)
+        return results, may_have_duplicates
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="number", ordering="pk")
+    def number(self, order: Order) -> str:
+        return order.number
+
+    @admin.display(description="status")
+    def status(self, order: Order) -> str:
+        return order.status.label
+
+    @admin.action(description="Ship the ready units of the selected orders")
+    def ship_ready_units(self, request, queryset):
+        for order in queryset:
+            try:
+                units = order_ship(order=order)
+            except OrderError as error:
+                self.message_user(request, error.message, messages.WARNING)
+            else:
+                self.message_user(request, f"Order {order.number}: shipped {units} unit(s).")

@@ -1,0 +1,40 @@
+class OrderError(Exception):
+    """A domain rule refused the request; the message is safe to show the user."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class CartEmpty(OrderError):
+    def __init__(self):
+        super().__init__("Your cart is empty.")
+
+
+class PurchaseRefused(OrderError):
+    """Some line cannot be bought in that quantity; `problems` names each one."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__(" ".join(problems))
+        self.problems = problems
+
+
+class BackorderNotAccepted(OrderError):
+    def __init__(self, products: list[str]):
+        super().__init__(
+            "Stock changed: "
+            + ", ".join(products)
+            + " would be partly or wholly back-ordered. Please review and accept the back-order."
+        )
+
+
+class OrderNotReady(OrderError):
+    pass
+
+
+class NothingToShip(OrderError):
+    pass
+
+
+class NothingToCancel(OrderError):
+    pass

@@ -1,0 +1,72 @@
+from django import forms
+
+from orders.cart import max_line_quantity
+from orders.models import ShippingPreference
+
+
+class CartLineForm(forms.Form):
+    product_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    quantity = forms.IntegerField(label="Quantity", min_value=1)
+
+    def __init__(self, *args, allow_zero: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        quantity = self.fields["quantity"]
+        quantity.max_value = max_line_quantity()
+        quantity.min_value = 0 if allow_zero else 1
+        quantity.validators = [
+            forms.validators.MinValueValidator(quantity.min_value),
+            forms.validators.MaxValueValidator(quantity.max_value),
+        ]
+        quantity.widget.attrs.update(min=quantity.min_value, max=quantity.max_value)
+
+
+class CheckoutForm(forms.Form):
+    email = forms.EmailField(
+        label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    name = forms.CharField(
+        label="Full name", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    shipping_address = forms.CharField(
+        label="Shipping address",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "street-address"}),
+    )
+    shipping_preference = forms.ChoiceField(
+        label="When should we ship?",
+        choices=ShippingPreference.choices,
+        initial=ShippingPreference.SHIP_READY_NOW,
+        widget=forms.RadioSelect,
+    )
+    accept_backorder = forms.BooleanField(
+        label="I understand that back-ordered items ship when stock arrives, and that a date "
+        "is only promised once a delivery to the store is confirmed.",
+        required=False,
+    )
+
+    def __init__(self, *args, needs_backorder: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.needs_backorder = needs_backorder
+        if needs_backorder:
+            self.fields["accept_backorder"].required = True
+        else:
+            # Nothing waits, so there is nothing to choose or accept.
+            del self.fields["shipping_preference"]
+            del self.fields["accept_backorder"]
+
+    def order_fields(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "email": data["email"],
+            "name": data["name"],
+            "shipping_address": data["shipping_address"],
+            "shipping_preference": data.get(
+                "shipping_preference", ShippingPreference.SHIP_READY_NOW
+            ),
+            "backorder_accepted": data.get("accept_backorder", False),
+        }
+
+
+class OrderLookupForm(forms.Form):
+    number = forms.CharField(label="Order number", max_length=20)
+    email = forms.EmailField(label="Email used at checkout")

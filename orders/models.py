@@ -1,0 +1,139 @@
+import secrets
+
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+
+from catalog.models import Product
+
+ORDER_NUMBER_OFFSET = 100000
+
+
+def new_order_token() -> str:
+    return secrets.token_urlsafe(32)  # 256 bits
+
+
+class ShippingPreference(models.TextChoices):
+    SHIP_READY_NOW = "ship_ready_now", "Ship what is ready now, the rest when it arrives"
+    SHIP_ALL_TOGETHER = "ship_all_together", "Ship everything together when all is in"
+
+
+class OrderStatus(models.TextChoices):
+    BACKORDERED = "backordered", "Waiting for back-ordered items"
+    READY_TO_SHIP = "ready_to_ship", "Ready to ship"
+    PARTIALLY_SHIPPED = "partially_shipped", "Partly shipped"
+    SHIPPED = "shipped", "Shipped"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Order(models.Model):
+    token = models.CharField(max_length=64, unique=True, default=new_order_token, editable=False)
+    email = models.EmailField()
+    name = models.CharField(max_length=200)
+    shipping_address = models.TextField()
+    shipping_preference = models.CharField(
+        max_length=24, choices=ShippingPreference.choices, default=ShippingPreference.SHIP_READY_NOW
+    )
+    backorder_accepted = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Order {self.number}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("orders:status", kwargs={"token": self.token})
+
+    @property
+    def number(self) -> str:
+        return str(ORDER_NUMBER_OFFSET + self.pk)
+
+    @property
+    def status(self) -> OrderStatus:
+        """Derived from the lines (prefetch them), so it can never disagree with them."""
+        lines = list(self.lines.all())
+        if all(line.cancelled == line.quantity for line in lines):
+            return OrderStatus.CANCELLED
+        if all(line.shipped + line.cancelled == line.quantity for line in lines):
+            return OrderStatus.SHIPPED
+        if any(line.shipped for line in lines):
+            return OrderStatus.PARTIALLY_SHIPPED
+        if any(line.backordered for line in lines):
+            return OrderStatus.BACKORDERED
+        return OrderStatus.READY_TO_SHIP
+
+
+class OrderLineQuerySet(models.QuerySet):
+    def backorder_queue(self, product_id: int) -> "OrderLineQuerySet":
+        """The product's waiting back-orders in queue order: priority (higher first),
+        then time queued, then id."""
+        return self.filter(product_id=product_id, backordered__gt=0).order_by(
+            "-priority", "queued_at", "pk"
+        )
+
+    def ahead_of(self, line: "OrderLine") -> "OrderLineQuerySet":
+        """Waiting back-orders of the same product served before `line`."""
+        return self.backorder_queue(line.product_id).filter(
+            Q(priority__gt=line.priority)
+            | Q(priority=line.priority, queued_at__lt=line.queued_at)
+            | Q(priority=line.priority, queued_at=line.queued_at, pk__lt=line.pk)
+        )
+
+
+class OrderLine(models.Model):
+    """One product in an order. Its units are always in exactly one state:
+    quantity = allocated + backordered + shipped + cancelled (a database constraint).
+    A line with backordered > 0 is a back-order waiting in its product's queue."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines")
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    quantity = models.PositiveIntegerField()
+    allocated = models.PositiveIntegerField(default=0)
+    backordered = models.PositiveIntegerField(default=0)
+    shipped = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    # Units put on back-order at checkout, never changed: what the queue has served
+    # is queued_units - backordered - cancelled, which lets check_inventory prove FIFO.
+    queued_units = models.PositiveIntegerField(default=0, editable=False)
+    priority = models.IntegerField(
+        default=0, help_text="Queue priority: higher is served first. Staff-set."
+    )
+    queued_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrderLineQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="line_quantity_gte_1"),
+            models.CheckConstraint(
+                condition=Q(
+                    quantity=F("allocated") + F("backordered") + F("shipped") + F("cancelled")
+                ),
+                name="line_units_add_up",
+            ),
+            models.CheckConstraint(
+                condition=Q(backordered=0) | Q(queued_at__isnull=False),
+                name="line_backorder_is_queued",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                "product",
+                F("priority").desc(),
+                "queued_at",
+                "id",
+                condition=Q(backordered__gt=0),
+                name="line_backorder_queue",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product_id} in order {self.order_id}"
+
+    @property
+    def line_total(self):
+        return self.unit_price * self.quantity

@@ -1,0 +1,132 @@
+import datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Prefetch, Sum
+
+from catalog.models import Product
+from catalog.policy import PurchasePolicy
+from catalog.selectors import inbound_eta
+from orders.models import ORDER_NUMBER_OFFSET, Order, OrderLine
+
+
+@dataclass(frozen=True)
+class CartLine:
+    product: Product
+    quantity: int
+    policy: PurchasePolicy
+    allocate_now: int
+    backorder: int
+    refusal: str  # empty when the quantity may be bought
+    eta: datetime.date | None
+
+    @property
+    def line_total(self):
+        return self.product.price * self.quantity
+
+
+def cart_lines(*, quantities: Mapping[int, int]) -> list[CartLine]:
+    """What checking out each cart line would do right now (it may change by then)."""
+    products = Product.objects.filter(pk__in=quantities).select_related("category")
+    lines = []
+    for product in products.order_by("name", "pk"):
+        quantity = quantities[product.pk]
+        policy = product.purchase_policy
+        allocate_now, backorder = policy.split(quantity)
+        permitted, reason = policy.is_purchase_permitted(quantity)
+        lines.append(
+            CartLine(
+                product=product,
+                quantity=quantity,
+                policy=policy,
+                allocate_now=allocate_now,
+                backorder=backorder,
+                refusal="" if permitted else f"{product.name} {reason}.",
+                eta=inbound_eta(product=product, units=product.backordered + backorder)
+                if backorder
+                else None,
+            )
+        )
+    return lines
+
+
+def order_by_token(*, token: str) -> Order | None:
+    lines = OrderLine.objects.select_related("product").order_by("pk")
+    return (
+        Order.objects.prefetch_related(Prefetch("lines", queryset=lines))
+        .filter(token=token)
+        .first()
+    )
+
+
+def order_lookup(*, number: str, email: str) -> Order | None:
+    """The order with this number and email, or None: both must match."""
+    digits = number.strip().lstrip("#")
+    if not digits.isdigit() or int(digits) <= ORDER_NUMBER_OFFSET:
+        return None
+    return Order.objects.filter(
+        pk=int(digits) - ORDER_NUMBER_OFFSET, email__iexact=email.strip()
+    ).first()
+
+
+@dataclass(frozen=True)
+class LineState:
+    line: OrderLine
+    queue_position: int | None
+    eta: datetime.date | None
+
+    def as_json(self) -> dict[str, Any]:
+        line = self.line
+        return {
+            "sku": line.product.sku,
+            "quantity": line.quantity,
+            "allocated": line.allocated,
+            "backordered": line.backordered,
+            "shipped": line.shipped,
+            "cancelled": line.cancelled,
+            "eta": self.eta.isoformat() if self.eta else None,
+            "queue_position": self.queue_position,
+        }
+
+
+def line_states(*, lines: Iterable[OrderLine]) -> list[LineState]:
+    """Each line with its back-order's place in the queue and its ETA: the date of the
+    inbound that covers the line's cumulative position in the queue, or None.
+    Pass lines with their product loaded."""
+    states = []
+    for line in lines:
+        if not line.backordered:
+            states.append(LineState(line=line, queue_position=None, eta=None))
+            continue
+        ahead = OrderLine.objects.ahead_of(line).aggregate(
+            lines=Count("pk"), units=Sum("backordered")
+        )
+        units_through_line = (ahead["units"] or 0) + line.backordered
+        states.append(
+            LineState(
+                line=line,
+                queue_position=ahead["lines"] + 1,
+                eta=inbound_eta(product=line.product, units=units_through_line),
+            )
+        )
+    return states
+
+
+def order_status_json(*, order: Order) -> dict[str, Any]:
+    return {
+        "number": order.number,
+        "status": order.status.value,
+        "lines": [state.as_json() for state in line_states(lines=order.lines.all())],
+    }
+
+
+def order_email_facts(*, order: Order) -> dict[str, Any]:
+    """What every customer email about the order needs, as plain data."""
+    return {
+        "number": order.number,
+        "name": order.name,
+        "status_url": settings.SITE_URL + order.get_absolute_url(),
+        "shipping_preference": order.get_shipping_preference_display(),
+    }

@@ -1,0 +1,145 @@
+"""Every write to orders. Lock order everywhere: products (primary-key order, through
+catalog.services.products_lock), then order lines (primary-key order)."""
+
+from collections.abc import Mapping
+
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.services import products_lock, stock_allocate, stock_backorder, stock_ship
+from notifications.services import email_queue
+from orders.exceptions import (
+    BackorderNotAccepted,
+    CartEmpty,
+    NothingToCancel,
+    NothingToShip,
+    OrderNotReady,
+    PurchaseRefused,
+)
+from orders.models import Order, OrderLine, ShippingPreference
+from orders.selectors import line_states, order_email_facts
+
+
+def line_reference(line: OrderLine) -> str:
+    return f"order {line.order.number} line {line.pk}"
+
+
+def order_place(
+    *,
+    quantities: Mapping[int, int],
+    email: str,
+    name: str,
+    shipping_address: str,
+    shipping_preference: str = ShippingPreference.SHIP_READY_NOW,
+    backorder_accepted: bool = False,
+) -> Order:
+    """Place an order for {product id: quantity}, all or nothing.
+
+    Allocates what is available and queues the rest as back-orders where each product's
+    policy allows; otherwise raises PurchaseRefused and saves nothing. Back-orders need
+    the shopper's acceptance (BackorderNotAccepted), judged on stock at this moment.
+    """
+    if not quantities:
+        raise CartEmpty()
+    with transaction.atomic():
+        products = products_lock(product_ids=quantities)
+        problems = []
+        for pid, quantity in sorted(quantities.items()):
+            if pid not in products:
+                problems.append(f"Product {pid} is no longer sold.")
+            else:
+                permitted, reason = products[pid].purchase_policy.is_purchase_permitted(quantity)
+                if not permitted:
+                    problems.append(f"{products[pid].name} {reason}; you asked for {quantity}.")
+        if problems:
+            raise PurchaseRefused(problems)
+        splits = {
+            pid: products[pid].purchase_policy.split(quantity)
+            for pid, quantity in quantities.items()
+        }
+        backordered = [products[pid].name for pid, (_, waiting) in splits.items() if waiting]
+        if backordered and not backorder_accepted:
+            raise BackorderNotAccepted(backordered)
+
+        order = Order.objects.create(
+            email=email,
+            name=name,
+            shipping_address=shipping_address,
+            shipping_preference=shipping_preference,
+            backorder_accepted=bool(backordered),
+        )
+        # Taken under the product locks, so queue time follows commit order per product.
+        queued_at = timezone.now()
+        lines = OrderLine.objects.bulk_create(
+            OrderLine(
+                order=order,
+                product=products[pid],
+                unit_price=products[pid].price,
+                quantity=quantity,
+                allocated=splits[pid][0],
+                backordered=splits[pid][1],
+                queued_units=splits[pid][1],
+                queued_at=queued_at if splits[pid][1] else None,
+            )
+            for pid, quantity in sorted(quantities.items())
+        )
+        for line in lines:
+            product = products[line.product_id]
+            if line.allocated:
+                stock_allocate(product=product, entries=[(line.allocated, line_reference(line))])
+            if line.backordered:
+                stock_backorder(product=product, units=line.backordered)
+        email_queue(
+            key=f"order-placed:{order.pk}",
+            to=order.email,
+            event="order_placed",
+            context={**order_email_facts(order=order), "lines": line_states(lines=lines)},
+        )
+    return order
+
+
+def _order_lines_lock(order: Order) -> tuple[dict, list[OrderLine]]:
+    product_ids = order.lines.values_list("product_id", flat=True)
+    products = products_lock(product_ids=product_ids)
+    lines = list(order.lines.order_by("pk").select_for_update(of=("self",)))
+    for line in lines:
+        line.order = order
+    return products, lines
+
+
+def order_ship(*, order: Order) -> int:
+    """Ship every allocated unit of the order; returns the units shipped."""
+    with transaction.atomic():
+        products, lines = _order_lines_lock(order)
+        waiting = any(line.backordered for line in lines)
+        if order.shipping_preference == ShippingPreference.SHIP_ALL_TOGETHER and waiting:
+            raise OrderNotReady(
+                f"Order {order.number} ships all together and still waits for back-ordered units."
+            )
+        ready = [line for line in lines if line.allocated]
+        if not ready:
+            raise NothingToShip(f"Order {order.number} has no units ready to ship.")
+        units = sum(line.allocated for line in ready)
+        for line in ready:
+            stock_ship(
+                product=products[line.product_id], entries=[(line.allocated, line_reference(line))]
+            )
+            line.shipped += line.allocated
+            line.allocated = 0
+        OrderLine.objects.bulk_update(ready, ["allocated", "shipped"])
+    return units
+
+
+def order_cancel_backorder(*, order: Order, line_id: int) -> int:
+    """The customer cancels the units of a line still waiting; returns units cancelled."""
+    with transaction.atomic():
+        products, lines = _order_lines_lock(order)
+        line = next((line for line in lines if line.pk == line_id), None)
+        if line is None or not line.backordered:
+            raise NothingToCancel("That line has no back-ordered units to cancel.")
+        units = line.backordered
+        stock_backorder(product=products[line.product_id], units=-units)
+        line.cancelled += units
+        line.backordered = 0
+        line.save(update_fields=["cancelled", "backordered"])
+    return units

@@ -1,0 +1,19 @@
+from django.urls import path
+
+from orders import views
+
+app_name = "orders"
+urlpatterns = [
+    path("cart/", views.cart_view, name="cart"),
+    path("cart/add/", views.cart_add_view, name="cart_add"),
+    path("cart/update/", views.cart_update_view, name="cart_update"),
+    path("checkout/", views.checkout_view, name="checkout"),
+    path("orders/lookup/", views.order_lookup_view, name="lookup"),
+    path("orders/<str:token>/", views.order_status_view, name="status"),
+    path("orders/<str:token>/status.json", views.order_status_json_view, name="status_json"),
+    path(
+        "orders/<str:token>/lines/<int:line_id>/cancel/",
+        views.order_cancel_backorder_view,
+        name="cancel_backorder",
+    ),
+]

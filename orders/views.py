@@ -1,0 +1,153 @@
+from django.conf import settings
+from django.contrib import messages
+from django.core.cache import cache
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from catalog.models import Product
+from orders.cart import Cart
+from orders.exceptions import OrderError
+from orders.forms import CartLineForm, CheckoutForm, OrderLookupForm
+from orders.selectors import (
+    cart_lines,
+    line_states,
+    order_by_token,
+    order_lookup,
+    order_status_json,
+)
+from orders.services import order_cancel_backorder, order_place
+
+LOOKUP_WINDOW_SECONDS = 600
+
+
+def _cart_page(request, cart: Cart, *, status: int = 200, error: str = ""):
+    lines = cart_lines(quantities=cart.by_product())
+    cart.keep_only({line.product.pk for line in lines})
+    return render(
+        request,
+        "orders/cart.html",
+        {
+            "lines": lines,
+            "total": sum(line.line_total for line in lines),
+            "can_check_out": bool(lines) and not any(line.refusal for line in lines),
+            "error": error,
+        },
+        status=status,
+    )
+
+
+def cart_view(request):
+    return _cart_page(request, Cart(request.session))
+
+
+@require_POST
+def cart_add_view(request):
+    cart = Cart(request.session)
+    form = CartLineForm(request.POST)
+    if not form.is_valid():
+        return _cart_page(request, cart, status=400, error=_first_error(form))
+    product = get_object_or_404(Product, pk=form.cleaned_data["product_id"])
+    total = cart.add(product.pk, form.cleaned_data["quantity"])
+    messages.success(request, f"{product.name}: {total} in your cart.")
+    return redirect("orders:cart")
+
+
+@require_POST
+def cart_update_view(request):
+    cart = Cart(request.session)
+    form = CartLineForm(request.POST, allow_zero=True)
+    if not form.is_valid():
+        return _cart_page(request, cart, status=400, error=_first_error(form))
+    cart.set_quantity(form.cleaned_data["product_id"], form.cleaned_data["quantity"])
+    return redirect("orders:cart")
+
+
+def checkout_view(request):
+    cart = Cart(request.session)
+    lines = cart_lines(quantities=cart.by_product())
+    if not lines:
+        messages.info(request, "Your cart is empty.")
+        return redirect("orders:cart")
+    form = CheckoutForm(request.POST or None, needs_backorder=any(line.backorder for line in lines))
+    if request.method == "POST" and form.is_valid():
+        try:
+            order = order_place(quantities=cart.by_product(), **form.order_fields())
+        except OrderError as error:
+            form.add_error(None, error.message)
+        else:
+            cart.clear()
+            return redirect(order)
+    return render(
+        request,
+        "orders/checkout.html",
+        {"form": form, "lines": lines, "total": sum(line.line_total for line in lines)},
+        status=400 if form.errors else 200,
+    )
+
+
+def _order_or_404(token: str):
+    order = order_by_token(token=token)
+    if order is None:
+        raise Http404("No such order.")
+    return order
+
+
+@never_cache
+def order_status_view(request, token: str):
+    order = _order_or_404(token)
+    return render(
+        request,
+        "orders/status.html",
+        {"order": order, "lines": line_states(lines=order.lines.all())},
+    )
+
+
+@never_cache
+def order_status_json_view(request, token: str):
+    return JsonResponse(order_status_json(order=_order_or_404(token)))
+
+
+@require_POST
+def order_cancel_backorder_view(request, token: str, line_id: int):
+    order = _order_or_404(token)
+    try:
+        units = order_cancel_backorder(order=order, line_id=line_id)
+    except OrderError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Cancelled {units} back-ordered unit(s).")
+    return redirect(order)
+
+
+@never_cache
+def order_lookup_view(request):
+    form = OrderLookupForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if _lookup_rate_limited(request):
+            form.add_error(None, "Too many lookups from here. Please wait a few minutes.")
+            status = 429
+        elif form.is_valid():
+            order = order_lookup(**form.cleaned_data)
+            if order is not None:
+                return redirect(order)
+            # One answer for a wrong number and a wrong email alike.
+            form.add_error(None, "No order matches that number and email.")
+        if status == 200:
+            status = 400
+    return render(request, "orders/lookup.html", {"form": form}, status=status)
+
+
+def _lookup_rate_limited(request) -> bool:
+    key = f"order-lookup:{request.META.get('REMOTE_ADDR', '')}"
+    cache.add(key, 0, LOOKUP_WINDOW_SECONDS)
+    return cache.incr(key) > settings.ORDER_LOOKUP_RATE_LIMIT
+
+
+def _first_error(form) -> str:
+    return next(
+        (f"{form.fields[field].label or field}: {errors[0]}" if field != "__all__" else errors[0])
+        for field, errors in form.errors.items()
+    )
