@@ -4,20 +4,23 @@ from orders.cart import max_line_quantity
 from orders.models import ShippingPreference
 
 
-class CartLineForm(forms.Form):
+class CartAddForm(forms.Form):
     product_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
     quantity = forms.IntegerField(label="Quantity", min_value=1)
 
-    def __init__(self, *args, allow_zero: bool = False, **kwargs):
-        super().__init__(*args, **kwargs)
-        quantity = self.fields["quantity"]
-        quantity.max_value = max_line_quantity()
-        quantity.min_value = 0 if allow_zero else 1
-        quantity.validators = [
-            forms.validators.MinValueValidator(quantity.min_value),
-            forms.validators.MaxValueValidator(quantity.max_value),
-        ]
-        quantity.widget.attrs.update(min=quantity.min_value, max=quantity.max_value)
+    def clean_quantity(self) -> int:
+        quantity = self.cleaned_data["quantity"]
+        if quantity > max_line_quantity():
+            raise forms.ValidationError(
+                "At most %(max)s units of one item per order.", params={"max": max_line_quantity()}
+            )
+        return quantity
+
+
+class CartUpdateForm(CartAddForm):
+    """Setting a quantity to 0 removes the item."""
+
+    quantity = forms.IntegerField(label="Quantity", min_value=0)
 
 
 class CheckoutForm(forms.Form):
@@ -54,7 +57,7 @@ class CheckoutForm(forms.Form):
             del self.fields["shipping_preference"]
             del self.fields["accept_backorder"]
 
-    def order_fields(self) -> dict:
+    def placement_kwargs(self) -> dict:
         data = self.cleaned_data
         return {
             "email": data["email"],

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from catalog.models import Product
 from orders.cart import Cart
 from orders.exceptions import OrderError
-from orders.forms import CartLineForm, CheckoutForm, OrderLookupForm
+from orders.forms import CartAddForm, CartUpdateForm, CheckoutForm, OrderLookupForm
 from orders.selectors import (
     cart_lines,
     line_states,
@@ -45,7 +45,7 @@ def cart_view(request):
 @require_POST
 def cart_add_view(request):
     cart = Cart(request.session)
-    form = CartLineForm(request.POST)
+    form = CartAddForm(request.POST)
     if not form.is_valid():
         return _cart_page(request, cart, status=400, error=_first_error(form))
     product = get_object_or_404(Product, pk=form.cleaned_data["product_id"])
@@ -57,7 +57,7 @@ def cart_add_view(request):
 @require_POST
 def cart_update_view(request):
     cart = Cart(request.session)
-    form = CartLineForm(request.POST, allow_zero=True)
+    form = CartUpdateForm(request.POST)
     if not form.is_valid():
         return _cart_page(request, cart, status=400, error=_first_error(form))
     cart.set_quantity(form.cleaned_data["product_id"], form.cleaned_data["quantity"])
@@ -73,7 +73,7 @@ def checkout_view(request):
     form = CheckoutForm(request.POST or None, needs_backorder=any(line.backorder for line in lines))
     if request.method == "POST" and form.is_valid():
         try:
-            order = order_place(quantities=cart.by_product(), **form.order_fields())
+            order = order_place(quantities=cart.by_product(), **form.placement_kwargs())
         except OrderError as error:
             form.add_error(None, error.message)
         else:

@@ -37,17 +37,23 @@ class Command(BaseCommand):
                 if missing:
                     raise CommandError(f"{file}: missing column(s): {', '.join(missing)}")
                 rows, errors = [], []
+                rows_of_sku: dict[str, list[int]] = {}
                 for number, record in enumerate(reader, start=2):  # row 1 is the header
                     try:
                         rows.append(parse_row(record))
                     except ValueError as error:
                         errors.append(f"row {number}: {error}")
+                    else:
+                        rows_of_sku.setdefault(rows[-1].sku, []).append(number)
         except OSError as error:
             raise CommandError(f"cannot read {file}: {error.strerror}") from error
         except UnicodeDecodeError as error:
             raise CommandError(f"{file} is not UTF-8 text") from error
-        duplicates = {row.sku for row in rows if [r.sku for r in rows].count(row.sku) > 1}
-        errors += [f"SKU {sku} appears more than once" for sku in sorted(duplicates)]
+        errors += [
+            f"rows {', '.join(map(str, numbers))}: SKU {sku} appears more than once"
+            for sku, numbers in rows_of_sku.items()
+            if len(numbers) > 1
+        ]
         if errors:
             raise CommandError("nothing imported:\n  " + "\n  ".join(errors))
         if not rows:

@@ -1,0 +1,69 @@
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from catalog.models import Inbound
+from catalog.policy import BackorderPolicy
+from tests.factories import product_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def shop():
+    return {
+        "kettle": product_create(sku="KETTLE", name="Gooseneck kettle", on_hand=4, category="Gear"),
+        "grinder": product_create(
+            sku="GRINDER", name="Burr grinder", category="Gear", lead_time_days=21
+        ),
+        "timer": product_create(
+            sku="TIMER", name="Kitchen timer", category="Kitchen", policy=BackorderPolicy.DENY
+        ),
+    }
+
+
+def test_catalog_lists_products_with_availability(client, shop, django_assert_max_num_queries):
+    with django_assert_max_num_queries(4):
+        response = client.get("/")
+    assert response.status_code == 200
+    text = response.content.decode()
+    for label in ("In stock", "Available on back-order", "Not available"):
+        assert label in text
+
+
+def test_catalog_search_and_category_filter(client, shop):
+    names = lambda response: [p.name for p in response.context["products"]]  # noqa: E731
+    assert names(client.get("/", {"q": "grinder"})) == ["Burr grinder"]
+    assert names(client.get("/", {"q": "TIMER"})) == ["Kitchen timer"]
+    assert names(client.get("/", {"category": "kitchen"})) == ["Kitchen timer"]
+    assert names(client.get("/", {"category": "gear", "q": "kettle"})) == ["Gooseneck kettle"]
+    assert names(client.get("/", {"q": "nothing like this"})) == []
+
+
+def test_product_page_says_in_stock(client, shop):
+    response = client.get("/products/kettle/")
+    assert response.status_code == 200
+    assert b"In stock" in response.content and b"Add to cart" in response.content
+
+
+def test_back_order_page_gives_lead_time_without_a_promised_date(client, shop):
+    text = client.get("/products/grinder/").content.decode()
+    assert "Available on back-order" in text
+    assert "Date not yet confirmed: usually 21 days" in text
+
+
+def test_back_order_page_gives_the_confirmed_inbound_date(client, shop):
+    date = timezone.localdate() + datetime.timedelta(days=9)
+    Inbound.objects.create(product=shop["grinder"], quantity=5, expected_date=date)
+    text = client.get("/products/grinder/").content.decode()
+    assert f"Expected to ship by {date:%-d %B %Y}" in text
+
+
+def test_unavailable_product_offers_no_cart_form(client, shop):
+    text = client.get("/products/timer/").content.decode()
+    assert "Not available" in text and "/cart/add/" not in text
+
+
+def test_unknown_product_is_404(client, db):
+    assert client.get("/products/no-such-thing/").status_code == 404

@@ -1,0 +1,188 @@
+import re
+
+import pytest
+from django.test import Client
+
+from catalog.policy import BackorderPolicy
+from notifications.models import OutboxEmail
+from orders.models import Order
+from tests.factories import order_create, product_create
+
+pytestmark = pytest.mark.django_db
+
+CHECKOUT = {
+    "email": "sam@example.com",
+    "name": "Sam Shopper",
+    "shipping_address": "1 Queue Street",
+    "shipping_preference": "ship_all_together",
+    "accept_backorder": "on",
+}
+
+
+def add(client, product, quantity=1):
+    return client.post("/cart/add/", {"product_id": product.pk, "quantity": quantity})
+
+
+def test_add_to_cart_and_change_quantity(client):
+    kettle = product_create(sku="KETTLE", on_hand=5)
+    assert add(client, kettle, 2).status_code == 302
+    assert add(client, kettle, 1).status_code == 302
+    response = client.get("/cart/")
+    assert [(line.product, line.quantity) for line in response.context["lines"]] == [(kettle, 3)]
+    client.post("/cart/update/", {"product_id": kettle.pk, "quantity": 0})
+    assert client.get("/cart/").context["lines"] == []
+
+
+@pytest.mark.parametrize("quantity", ["0", "-1", "abc", "100", ""])
+def test_bad_quantity_is_400_and_changes_nothing(client, quantity):
+    kettle = product_create(sku="KETTLE", on_hand=5)
+    response = client.post("/cart/add/", {"product_id": kettle.pk, "quantity": quantity})
+    assert response.status_code == 400
+    assert b"Quantity" in response.content
+    assert response.context["lines"] == []
+
+
+def test_adding_an_unknown_product_is_404(client, db):
+    assert client.post("/cart/add/", {"product_id": 999, "quantity": 1}).status_code == 404
+
+
+def test_cart_pages_refuse_get_for_state_changes(client, db):
+    assert client.get("/cart/add/").status_code == 405
+
+
+def test_cart_marks_a_line_that_cannot_be_bought(client):
+    timer = product_create(sku="TIMER", name="Timer", on_hand=1, policy=BackorderPolicy.DENY)
+    add(client, timer, 3)
+    response = client.get("/cart/")
+    assert "Timer has only 1 available." in response.content.decode()
+    assert response.context["can_check_out"] is False
+
+
+def test_checkout_of_in_stock_cart_asks_no_back_order_questions(client):
+    kettle = product_create(sku="KETTLE", on_hand=5)
+    add(client, kettle)
+    form = client.get("/checkout/").context["form"]
+    assert "accept_backorder" not in form.fields and "shipping_preference" not in form.fields
+
+
+def test_checkout_places_a_back_order_and_redirects_to_the_status_page(client, run_on_commit):
+    grinder = product_create(sku="GRINDER", on_hand=1)
+    add(client, grinder, 3)
+    response = client.get("/checkout/")
+    assert "2 on back-order" in response.content.decode()
+    response = run_on_commit(client.post, "/checkout/", CHECKOUT)
+    order = Order.objects.get()
+    assert response.status_code == 302 and response.url == f"/orders/{order.token}/"
+    assert order.shipping_preference == "ship_all_together" and order.backorder_accepted
+    assert OutboxEmail.objects.get(event="order_placed").to_email == "sam@example.com"
+    assert client.get("/cart/").context["lines"] == []
+
+
+def test_checkout_without_accepting_the_back_order_is_refused(client):
+    grinder = product_create(sku="GRINDER")
+    add(client, grinder)
+    response = client.post("/checkout/", {**CHECKOUT, "accept_backorder": ""})
+    assert response.status_code == 400
+    assert response.context["form"].errors["accept_backorder"]
+    assert not Order.objects.exists()
+
+
+def test_checkout_shows_a_refusal_when_stock_ran_out_meanwhile(client):
+    timer = product_create(sku="TIMER", name="Timer", on_hand=2, policy=BackorderPolicy.DENY)
+    add(client, timer, 2)
+    order_create({timer: 1})  # someone else buys one first
+    response = client.post("/checkout/", CHECKOUT)
+    assert response.status_code == 400
+    assert "Timer has only 1 available; you asked for 2." in response.content.decode()
+    assert Order.objects.count() == 1
+
+
+def test_checkout_with_an_empty_cart_goes_back_to_the_cart(client, db):
+    response = client.post("/checkout/", CHECKOUT)
+    assert response.status_code == 302 and response.url == "/cart/"
+
+
+def test_checkout_enforces_csrf(db):
+    client = Client(enforce_csrf_checks=True)
+    kettle = product_create(sku="KETTLE", on_hand=5)
+    assert add(client, kettle).status_code == 403
+
+
+def test_status_page_and_json(client, django_assert_num_queries):
+    kettle = product_create(sku="KETTLE", on_hand=1)
+    grinder = product_create(sku="GRINDER")
+    order_create({grinder: 2})
+    order = order_create({kettle: 2, grinder: 1})
+    with django_assert_num_queries(6):
+        response = client.get(f"/orders/{order.token}/")
+    assert response.status_code == 200
+    assert "Place in queue: 2" in response.content.decode()
+    data = client.get(f"/orders/{order.token}/status.json").json()
+    assert data == {
+        "number": order.number,
+        "status": "backordered",
+        "lines": [
+            {
+                "sku": "KETTLE",
+                "quantity": 2,
+                "allocated": 1,
+                "backordered": 1,
+                "shipped": 0,
+                "cancelled": 0,
+                "eta": None,
+                "queue_position": 1,
+            },
+            {
+                "sku": "GRINDER",
+                "quantity": 1,
+                "allocated": 0,
+                "backordered": 1,
+                "shipped": 0,
+                "cancelled": 0,
+                "eta": None,
+                "queue_position": 2,
+            },
+        ],
+    }
+
+
+def test_unknown_token_reveals_nothing(client, db):
+    product = product_create(sku="KETTLE", on_hand=1)
+    order = order_create({product: 1})
+    assert len(order.token) >= 43  # 256 bits, URL-safe base64
+    assert client.get(f"/orders/{order.token[:-1]}x/").status_code == 404
+    assert client.get("/orders/x/status.json").status_code == 404
+
+
+def test_customer_cancels_back_ordered_units_from_the_status_page(client):
+    grinder = product_create(sku="GRINDER")
+    order = order_create({grinder: 2})
+    line = order.lines.get()
+    response = client.post(f"/orders/{order.token}/lines/{line.pk}/cancel/")
+    assert response.status_code == 302
+    line.refresh_from_db()
+    assert (line.backordered, line.cancelled) == (0, 2)
+    assert client.get(f"/orders/{order.token}/status.json").json()["status"] == "cancelled"
+
+
+def test_lookup_finds_the_order_by_number_and_email(client):
+    order = order_create({product_create(sku="KETTLE", on_hand=1): 1}, email="Sam@Example.com")
+    response = client.post("/orders/lookup/", {"number": order.number, "email": "sam@example.com"})
+    assert response.status_code == 302 and response.url == f"/orders/{order.token}/"
+
+
+def test_lookup_answers_alike_for_wrong_number_and_wrong_email(client):
+    order = order_create({product_create(sku="KETTLE", on_hand=1): 1})
+    wrong_email = client.post("/orders/lookup/", {"number": order.number, "email": "x@example.com"})
+    wrong_number = client.post("/orders/lookup/", {"number": "999999", "email": order.email})
+    assert wrong_email.status_code == wrong_number.status_code == 400
+    strip = lambda response: re.sub(r'value="[^"]*"', "", response.content.decode())  # noqa: E731
+    assert strip(wrong_email) == strip(wrong_number)
+
+
+def test_lookup_is_rate_limited(client, settings, db):
+    settings.ORDER_LOOKUP_RATE_LIMIT = 3
+    for _ in range(3):
+        client.post("/orders/lookup/", {"number": "100001", "email": "a@example.com"})
+    response = client.post("/orders/lookup/", {"number": "100001", "email": "a@example.com"})
+    assert response.status_code == 429

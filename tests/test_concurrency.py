@@ -1,0 +1,83 @@
+"""Real concurrent transactions on PostgreSQL (SQLite ignores SELECT ... FOR UPDATE)."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+
+from backorders.selectors import inventory_problems
+from backorders.services import backorders_allocate, stock_receive
+from catalog.models import Product
+from catalog.policy import BackorderPolicy
+from orders.exceptions import PurchaseRefused
+from orders.models import OrderLine
+from orders.services import order_place
+from tests.factories import order_create, product_create
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def concurrently(function, times: int) -> list:
+    """Run function() `times` times at once, each in its own thread and connection."""
+    start = threading.Barrier(times)
+
+    def run(_):
+        start.wait()
+        try:
+            return function()
+        except Exception as error:  # the outcome under test
+            return error
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=times) as pool:
+        return list(pool.map(run, range(times)))
+
+
+def buy(product: Product):
+    return lambda: order_place(
+        quantities={product.pk: 1},
+        email="racer@example.com",
+        name="Racer",
+        shipping_address="1 Race Road",
+        backorder_accepted=True,
+    )
+
+
+def test_deny_product_never_oversells():
+    product = product_create(sku="FILTERS", on_hand=10, policy=BackorderPolicy.DENY)
+    outcomes = concurrently(buy(product), 24)
+    refused = [o for o in outcomes if isinstance(o, PurchaseRefused)]
+    assert len(outcomes) - len(refused) == 10
+    assert all("is not available" in error.message for error in refused)
+    product.refresh_from_db()
+    assert (product.on_hand, product.allocated) == (10, 10)
+    assert inventory_problems() == []
+
+
+def test_allow_product_queues_the_rest_in_commit_order():
+    product = product_create(sku="KETTLE", on_hand=5)
+    outcomes = concurrently(buy(product), 20)
+    assert not [o for o in outcomes if isinstance(o, Exception)]
+    lines = OrderLine.objects.filter(product=product)
+    assert sum(line.allocated for line in lines) == 5
+    queue = list(OrderLine.objects.backorder_queue(product.pk))
+    assert len(queue) == 15
+    # The line id comes from a sequence drawn under the product lock: commit order.
+    assert [line.pk for line in queue] == sorted(line.pk for line in queue)
+    assert inventory_problems() == []
+
+
+def test_two_workers_allocating_one_product_never_give_a_unit_twice(monkeypatch):
+    product = product_create(sku="GRINDER")
+    for _ in range(30):
+        order_create({product: 1})
+    # Receive without publishing the allocation task: the two "workers" below do it.
+    monkeypatch.setattr("backorders.services.enqueue_on_commit", lambda *args: None)
+    stock_receive(product=product, quantity=17)
+    units = concurrently(lambda: backorders_allocate(product_id=product.pk, batch_size=4), 2)
+    assert sum(units) == 17
+    product.refresh_from_db()
+    assert (product.allocated, product.backordered) == (17, 13)
+    assert inventory_problems() == []
