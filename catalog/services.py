@@ -112,16 +112,22 @@ class ProductRow:
     description: str
 
 
+def product_slug(sku: str) -> str:
+    """The product page's address, fixed at creation so links never break."""
+    return slugify(sku)
+
+
 def products_import(*, rows: Sequence[ProductRow]) -> tuple[int, int]:
     """Create or update products by SKU, all or nothing. Returns (created, updated)."""
     created = updated = 0
     with transaction.atomic():
-        categories = {c.name: c for c in Category.objects.all()}
+        # Categories match by slug, so "Coffee gear" and "coffee gear" are one category.
+        categories = {c.slug: c for c in Category.objects.all()}
         for row in rows:
-            category = categories.get(row.category)
+            slug = slugify(row.category)
+            category = categories.get(slug)
             if category is None:
-                category = Category.objects.create(name=row.category, slug=slugify(row.category))
-                categories[row.category] = category
+                category = categories[slug] = Category.objects.create(name=row.category, slug=slug)
             fields = {
                 "name": row.name,
                 "price": row.price,
@@ -134,7 +140,7 @@ def products_import(*, rows: Sequence[ProductRow]) -> tuple[int, int]:
             _, was_created = Product.objects.update_or_create(
                 sku=row.sku,
                 defaults=fields,
-                create_defaults={**fields, "slug": slugify(row.sku)},
+                create_defaults={**fields, "slug": product_slug(row.sku)},
             )
             created += was_created
             updated += not was_created

@@ -113,20 +113,11 @@ def test_import_rejects_missing_column(csv_file):
     assert "missing column(s): lead_time_days" in message
 
 
-def test_import_rejects_duplicate_sku(csv_file):
+def test_import_rejects_duplicate_sku_naming_its_rows(csv_file):
     message = import_fails(csv_file(HEADER, MUG, LAMP, MUG.replace("Camp mug", "Other mug")))
 
-    assert "SKU MUG appears more than once" in message
-
-
-@pytest.mark.xfail(
-    strict=True, reason="import_products names the duplicated SKU but not its rows (see report)"
-)
-def test_duplicate_sku_error_names_its_rows(csv_file):
-    message = import_fails(csv_file(HEADER, MUG, LAMP, MUG.replace("Camp mug", "Other mug")))
-
-    assert "row 2" in message
-    assert "row 4" in message
+    assert "rows 2, 4: SKU MUG appears more than once" in message
+    assert "LAMP" not in message
 
 
 def test_import_rejects_missing_file(tmp_path):
@@ -149,3 +140,34 @@ def test_import_rejects_file_without_rows(csv_file):
     message = import_fails(csv_file(HEADER))
 
     assert "no product rows" in message
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        (["A B,Lamp,1.00,Gear,allow,,,", "A-B,Lamp,1.00,Gear,allow,,,"], "would share"),
+        (["***,Lamp,1.00,Gear,allow,,,"], "needs at least one letter or digit"),
+        (["LAMP,Lamp,1.00,!!!,allow,,,"], "category needs at least one letter or digit"),
+        (["LAMP," + "x" * 201 + ",1.00,Gear,allow,,,"], "name is longer than 200"),
+        (["LAMP,Lamp,1.00,Gear,allow,²,,"], "backorder_limit must be a whole number"),
+    ],
+)
+def test_import_rejects_rows_that_would_break_addresses_or_columns(csv_file, rows, expected):
+    message = import_fails(csv_file(HEADER, *rows))
+    assert expected in message
+    assert not Product.objects.exists()
+
+
+def test_import_rejects_a_sku_clashing_with_an_existing_products_address(csv_file):
+    call_command("import_products", csv_file(HEADER, "ab,Lamp,1.00,Gear,allow,,,"))
+    message = import_fails(csv_file(HEADER, "AB,Other lamp,1.00,Gear,allow,,,"))
+    assert "SKUs AB, ab would share" in message
+    assert Product.objects.get().name == "Lamp"
+
+
+def test_categories_differing_only_in_case_are_one(csv_file):
+    call_command(
+        "import_products",
+        csv_file(HEADER, "A1,Lamp,1.00,Coffee Gear,allow,,,", "A2,Mug,1.00,coffee gear,allow,,,"),
+    )
+    assert Category.objects.count() == 1

@@ -26,7 +26,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, sku, quantity, reference, expected_date, **options):
-        if not quantity.isdigit() or not 1 <= int(quantity) <= MAX_RECEIPT_QUANTITY:
+        if not (quantity.isascii() and quantity.isdigit()) or not (
+            1 <= int(quantity) <= MAX_RECEIPT_QUANTITY
+        ):
             raise CommandError(f"quantity must be a whole number from 1 to {MAX_RECEIPT_QUANTITY}")
         quantity = int(quantity)
         if len(reference) > 120:
@@ -56,7 +58,7 @@ class Command(BaseCommand):
 
 def _parse_future_date(text: str) -> datetime.date:
     try:
-        date = datetime.date.fromisoformat(text)
+        date = datetime.datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:
         raise CommandError(f"--expected-date must be YYYY-MM-DD, got {text!r}") from None
     if date < timezone.localdate():

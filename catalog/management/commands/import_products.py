@@ -2,9 +2,11 @@ import csv
 from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.text import slugify
 
+from catalog.models import Product
 from catalog.policy import BackorderPolicy
-from catalog.services import ProductRow, products_import
+from catalog.services import ProductRow, product_slug, products_import
 
 COLUMNS = [
     "sku",
@@ -54,6 +56,7 @@ class Command(BaseCommand):
             for sku, numbers in rows_of_sku.items()
             if len(numbers) > 1
         ]
+        errors += _slug_clashes(rows, rows_of_sku)
         if errors:
             raise CommandError("nothing imported:\n  " + "\n  ".join(errors))
         if not rows:
@@ -69,10 +72,15 @@ def parse_row(record: dict[str, str]) -> ProductRow:
         raise ValueError("missing SKU")
     if len(value["sku"]) > 64:
         raise ValueError(f"SKU {value['sku']!r} is longer than 64 characters")
-    if not value["name"]:
-        raise ValueError(f"SKU {value['sku']}: missing name")
-    if not value["category"]:
-        raise ValueError(f"SKU {value['sku']}: missing category")
+    if not product_slug(value["sku"]):
+        raise ValueError(f"SKU {value['sku']!r} needs at least one letter or digit (a-z, 0-9)")
+    for column, longest in (("name", 200), ("category", 100)):
+        if not value[column]:
+            raise ValueError(f"SKU {value['sku']}: missing {column}")
+        if len(value[column]) > longest:
+            raise ValueError(f"SKU {value['sku']}: {column} is longer than {longest} characters")
+    if not slugify(value["category"]):
+        raise ValueError(f"SKU {value['sku']}: category needs at least one letter or digit")
     try:
         price = Decimal(value["price"])
     except InvalidOperation:
@@ -105,6 +113,25 @@ def _whole_number(value: dict[str, str], column: str, *, default: int) -> int:
     text = value[column]
     if not text:
         return default
-    if not text.isdigit() or int(text) > 100_000:
+    if not (text.isascii() and text.isdigit()) or int(text) > 100_000:
         raise ValueError(f"SKU {value['sku']}: {column} must be a whole number, got {text!r}")
     return int(text)
+
+
+def _slug_clashes(rows: list[ProductRow], rows_of_sku: dict[str, list[int]]) -> list[str]:
+    """SKUs that differ only in case or punctuation would share a product page address."""
+    errors = []
+    skus_of_slug: dict[str, set[str]] = {}
+    for row in rows:
+        skus_of_slug.setdefault(product_slug(row.sku), set()).add(row.sku)
+    existing = dict(Product.objects.filter(slug__in=skus_of_slug).values_list("slug", "sku"))
+    for slug, skus in skus_of_slug.items():
+        owner = existing.get(slug)
+        clashing = sorted(skus | ({owner} if owner else set()))
+        if len(clashing) > 1:
+            numbers = sorted(n for sku in skus for n in rows_of_sku[sku])
+            errors.append(
+                f"rows {', '.join(map(str, numbers))}: SKUs {', '.join(clashing)} would share "
+                f"the product address /products/{slug}/"
+            )
+    return errors
