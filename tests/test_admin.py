@@ -1,0 +1,96 @@
+import pytest
+from django.urls import reverse
+
+from backorders.models import QueuedBackorder
+from notifications.models import OutboxEmail
+from orders.models import OrderLine
+from tests.factories import order_create, product_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def store():
+    kettle = product_create(sku="KETTLE", on_hand=3)
+    grinder = product_create(sku="GRINDER")
+    first = order_create({grinder: 2, kettle: 1}, email="first@example.com")
+    second = order_create({grinder: 1}, email="second@example.com")
+    return {"kettle": kettle, "grinder": grinder, "first": first, "second": second}
+
+
+@pytest.mark.parametrize(
+    "url_name",
+    [
+        "admin:catalog_product_changelist",
+        "admin:catalog_stockmovement_changelist",
+        "admin:backorders_productstock_changelist",
+        "admin:backorders_queuedbackorder_changelist",
+        "admin:orders_order_changelist",
+        "admin:notifications_outboxemail_changelist",
+    ],
+)
+def test_staff_pages_render(admin_client, store, url_name):
+    assert admin_client.get(reverse(url_name)).status_code == 200
+
+
+def test_order_and_email_pages_render(admin_client, store):
+    order = store["first"]
+    response = admin_client.get(reverse("admin:orders_order_change", args=[order.pk]))
+    assert response.status_code == 200 and order.email in response.content.decode()
+    email = OutboxEmail.objects.filter(to_email=order.email).first()
+    response = admin_client.get(reverse("admin:notifications_outboxemail_change", args=[email.pk]))
+    assert b"Email preview" in response.content
+
+
+def test_queue_lists_waiting_back_orders_in_order_with_positions(admin_client, store):
+    url = reverse("admin:backorders_queuedbackorder_changelist")
+    response = admin_client.get(url, {"product__id__exact": store["grinder"].pk})
+    rows = list(response.context["cl"].result_list)
+    assert [(row.order.email, row.position) for row in rows] == [
+        ("first@example.com", 1),
+        ("second@example.com", 2),
+    ]
+
+
+def test_staff_raise_a_back_orders_priority(admin_client, store):
+    line = OrderLine.objects.get(order=store["second"])
+    url = reverse("admin:backorders_queuedbackorder_changelist")
+    lines = list(QueuedBackorder.objects.filter(backordered__gt=0).order_by("product__sku", "pk"))
+    form = {"form-TOTAL_FORMS": len(lines), "form-INITIAL_FORMS": len(lines), "_save": "Save"}
+    for i, row in enumerate(lines):
+        form[f"form-{i}-id"] = row.pk
+        form[f"form-{i}-priority"] = 5 if row.pk == line.pk else 0
+    assert admin_client.post(url, form).status_code == 302
+    line.refresh_from_db()
+    assert line.priority == 5
+
+
+def test_receive_stock_form_allocates_the_queue(admin_client, store, run_on_commit):
+    grinder = store["grinder"]
+    url = reverse("admin:backorders_productstock_receive", args=[grinder.pk])
+    assert admin_client.get(url).status_code == 200
+    response = run_on_commit(admin_client.post, url, {"quantity": 2, "reference": "PO-7"})
+    assert response.status_code == 302
+    assert store["first"].lines.get(product=grinder).allocated == 2
+    assert store["second"].lines.get().backordered == 1
+
+
+def test_receive_stock_form_rejects_bad_quantity(admin_client, store):
+    url = reverse("admin:backorders_productstock_receive", args=[store["grinder"].pk])
+    response = admin_client.post(url, {"quantity": 0})
+    assert response.status_code == 200 and response.context["form"].errors["quantity"]
+    store["grinder"].refresh_from_db()
+    assert store["grinder"].on_hand == 0
+
+
+def test_ship_action_ships_ready_units_and_reports_the_rest(admin_client, store):
+    url = reverse("admin:orders_order_changelist")
+    orders = [store["first"].pk, store["second"].pk]
+    response = admin_client.post(
+        url, {"action": "ship_ready_units", "_selected_action": orders}, follow=True
+    )
+    text = response.content.decode()
+    assert f"Order {store['first'].number}: shipped 1 unit(s)." in text
+    assert f"Order {store['second'].number} has no units ready to ship." in text
+    store["kettle"].refresh_from_db()
+    assert (store["kettle"].on_hand, store["kettle"].allocated) == (2, 0)
