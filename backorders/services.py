@@ -4,14 +4,13 @@ A back-order is the waiting part of an order line (orders.OrderLine.backordered)
 this app builds on orders and catalog; neither of them imports it.
 """
 
-from collections import defaultdict
-
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 
 from catalog.models import Product
 from catalog.services import products_lock, stock_allocate, stock_increase
-from notifications.services import email_queue
+from notifications.services import Email, emails_queue
 from orders.models import OrderLine
 from orders.selectors import order_email_facts
 from orders.services import line_reference
@@ -47,52 +46,78 @@ def _allocate_batch(*, product_id: int, batch_size: int) -> int:
         product = products_lock(product_ids=[product_id]).get(product_id)
         if product is None or product.available <= 0 or product.backordered <= 0:
             return 0
-        head_ids = list(
-            OrderLine.objects.backorder_queue(product_id).values_list("pk", flat=True)[:batch_size]
+        head = list(
+            OrderLine.objects.backorder_queue(product_id).values_list("pk", "backordered")[
+                :batch_size
+            ]
         )
-        # Every writer of a waiting line locks its product first, so the queue cannot
-        # change under us; lock the lines in pk order like every other transaction.
-        locked = OrderLine.objects.select_for_update(of=("self",)).select_related("order")
-        lines_by_pk = locked.in_bulk(head_ids)
+        # Every writer of a waiting line locks its product first, so the head cannot
+        # change under us; still lock the lines, in pk order like every transaction.
+        list(
+            OrderLine.objects.filter(pk__in=[pk for pk, _ in head])
+            .order_by("pk")
+            .select_for_update(of=("self",))
+            .values_list("pk")
+        )
+        waiting_of = dict(head)
+        fills = []  # (line id, units), head first
         available = product.available
-        served: list[OrderLine] = []
-        entries = []
-        for pk in head_ids:
+        for pk, waiting in head:
             if available == 0:
                 break
-            line = lines_by_pk[pk]
-            units = min(available, line.backordered)
-            line.allocated += units
-            line.backordered -= units
-            available -= units
-            served.append(line)
-            entries.append((units, line_reference(line)))
-        OrderLine.objects.bulk_update(served, ["allocated", "backordered"])
-        movements = stock_allocate(product=product, entries=entries, from_backorder=True)
-        _emails_queue_allocated(served, movements, product)
-        return sum(units for units, _ in entries)
-
-
-def _emails_queue_allocated(lines: list[OrderLine], movements, product: Product) -> None:
-    """One email per order served in this batch; the first movement id makes the
-    event's key, so a second write of the same fill is a no-op."""
-    by_order: dict[int, list] = defaultdict(list)
-    for line, movement in zip(lines, movements, strict=True):
-        line.product = product
-        by_order[line.order_id].append((line, movement))
-    for served in by_order.values():
-        order = served[0][0].order
-        email_queue(
-            key=f"backorder-allocated:{order.pk}:{served[0][1].pk}",
-            to=order.email,
-            event="backorder_allocated",
-            context={
-                **order_email_facts(order=order),
-                "lines": [
-                    {"line": line, "units": movement.allocated_delta} for line, movement in served
-                ],
-            },
+            fills.append((pk, min(available, waiting)))
+            available -= fills[-1][1]
+        whole = [pk for pk, units in fills if units == waiting_of[pk]]
+        OrderLine.objects.filter(pk__in=whole).update(
+            allocated=F("allocated") + F("backordered"), backordered=0
         )
+        for pk, units in fills[len(whole) :]:  # at most one: the partly filled head
+            OrderLine.objects.filter(pk=pk).update(
+                allocated=F("allocated") + units, backordered=F("backordered") - units
+            )
+        lines = OrderLine.objects.select_related("order").in_bulk([pk for pk, _ in fills])
+        served = [(lines[pk], units) for pk, units in fills]
+        movements = stock_allocate(
+            product=product,
+            entries=[(units, line_reference(line)) for line, units in served],
+            from_backorder=True,
+        )
+        _emails_queue_allocated(product, served, movements)
+        return sum(units for _, units in fills)
+
+
+def _emails_queue_allocated(product: Product, served, movements) -> None:
+    """One email per order served; the key names this fill (its ledger row), so a
+    second write of the same event is a no-op."""
+    still_waiting = set(
+        OrderLine.objects.filter(
+            order_id__in={line.order_id for line, _ in served}, backordered__gt=0
+        ).values_list("order_id", flat=True)
+    )
+    emails = []
+    for (line, units), movement in zip(served, movements, strict=True):
+        order = line.order
+        facts = order_email_facts(order=order)
+        emails.append(
+            Email(
+                key=f"backorder-allocated:{line.pk}:{movement.pk}",
+                to=order.email,
+                event="backorder_allocated",
+                context={
+                    **facts,
+                    "served": [
+                        {
+                            "name": product.name,
+                            "sku": product.sku,
+                            "units": units,
+                            "still_waiting": line.backordered,
+                        }
+                    ],
+                    "ships_now": facts["ships_ready_now"] or order.pk not in still_waiting,
+                },
+            )
+        )
+    emails_queue(emails=emails)
 
 
 def backorder_reprioritize(*, line_id: int, priority: int) -> None:

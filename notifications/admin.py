@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from notifications.models import OutboxEmail
+from notifications.rendering import email_render
+from notifications.services import emails_resend
 
 
 @admin.register(OutboxEmail)
@@ -21,10 +23,11 @@ class OutboxEmailAdmin(admin.ModelAdmin):
         "last_error",
         "created_at",
         "sent_at",
-        "body_text",
+        "context",
         "preview",
     ]
     readonly_fields = fields
+    actions = ["resend"]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -35,12 +38,19 @@ class OutboxEmailAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="HTML preview")
+    @admin.display(description="preview")
     def preview(self, email: OutboxEmail):
-        if not email.body_html:
-            return "—"
+        rendered = email_render(event=email.event, context=email.context)
         return format_html(
+            '<p><strong>{}</strong></p><pre style="white-space:pre-wrap">{}</pre>'
             '<iframe title="Email preview" sandbox srcdoc="{}" '
             'style="width:100%;max-width:720px;height:560px;border:1px solid #ccc"></iframe>',
-            email.body_html,
+            rendered.subject,
+            rendered.text,
+            rendered.html,
         )
+
+    @admin.action(description="Send the selected failed emails again")
+    def resend(self, request, queryset):
+        count = emails_resend(email_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{count} failed email(s) queued again.")

@@ -1,91 +1,216 @@
-"""The outbox: callers write an email in their own transaction; it is delivered after
-commit by a task, and the beat sweep delivers anything a lost message left behind.
-This app imports no other app: callers hand it everything the email needs."""
+"""The outbox. Callers write emails in their own transaction with email_queue(); after
+commit a task delivers them, and the beat sweep delivers anything a lost message or a
+dead worker left behind. This app imports no other app: callers hand it plain data
+(JSON-serialisable facts) that the templates turn into words."""
 
 import datetime
 import logging
+import random
+import smtplib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
 from django.db.models import F
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from notifications.models import OutboxEmail
+from notifications.rendering import email_render
 from storefront.celery import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
 # A claimed row not finished after this long belongs to a worker that died.
 CLAIM_TIMEOUT = datetime.timedelta(minutes=15)
+# Emails a delivery task takes at once, over one SMTP connection.
+DELIVERY_BATCH = 100
 
 
-def email_queue(*, key: str, to: str, event: str, context: dict[str, Any]) -> OutboxEmail | None:
-    """Render `notifications/<event>` templates into an outbox row and deliver it after
-    commit. Returns None when this event's email was already written."""
-    subject = render_to_string(f"notifications/{event}_subject.txt", context)
-    email, created = OutboxEmail.objects.get_or_create(
-        key=key,
-        defaults={
-            "event": event,
-            "to_email": to,
-            "subject": " ".join(subject.split()),
-            "body_text": render_to_string(f"notifications/{event}.txt", context),
-            "body_html": render_to_string(f"notifications/{event}.html", context),
-        },
+@dataclass(frozen=True)
+class Email:
+    key: str  # names the event; unique
+    to: str
+    event: str  # template name under notifications/
+    context: dict[str, Any]
+
+
+def email_queue(*, key: str, to: str, event: str, context: dict[str, Any]) -> None:
+    emails_queue(emails=[Email(key=key, to=to, event=event, context=context)])
+
+
+def emails_queue(*, emails: Sequence[Email]) -> None:
+    """Write emails in the caller's transaction; an event already written is skipped.
+    Their delivery is published after commit."""
+    if not emails:
+        return
+    from notifications.tasks import emails_deliver_task  # tasks import this module
+
+    now = timezone.now()
+    OutboxEmail.objects.bulk_create(
+        [
+            OutboxEmail(
+                key=email.key,
+                event=email.event,
+                to_email=email.to,
+                context=email.context,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for email in emails
+        ],
+        ignore_conflicts=True,
     )
-    if not created:
-        return None
-    from notifications.tasks import email_deliver_task  # tasks import this module
-
-    enqueue_on_commit(email_deliver_task, email.pk)
-    return email
-
-
-def email_deliver(*, email_id: int) -> bool:
-    """Send one outbox row once. Returns True when this call sent it."""
-    claimed = OutboxEmail.objects.filter(pk=email_id, status=OutboxEmail.Status.PENDING).update(
-        status=OutboxEmail.Status.SENDING, attempts=F("attempts") + 1, claimed_at=timezone.now()
+    pending = list(
+        OutboxEmail.objects.filter(
+            key__in=[email.key for email in emails], status=OutboxEmail.Status.PENDING
+        ).values_list("pk", flat=True)
     )
+    for start in range(0, len(pending), DELIVERY_BATCH):
+        enqueue_on_commit(emails_deliver_task, pending[start : start + DELIVERY_BATCH])
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    sent: list[int]
+    retry: list[int]  # transient failure: try again after `retry_after`
+    failed: list[int]  # permanent failure or out of attempts: staff see them
+    retry_after: datetime.timedelta | None = None
+
+
+def emails_deliver(*, email_ids: Sequence[int]) -> DeliveryReport:
+    """Send the due, pending emails among `email_ids`, each at most once."""
+    claimed = _emails_claim(email_ids)
+    report = DeliveryReport(sent=[], retry=[], failed=[])
     if not claimed:
-        return False  # sent, failed for good, or another worker holds it
-    email = OutboxEmail.objects.get(pk=email_id)
-    message = EmailMultiAlternatives(
-        subject=email.subject,
-        body=email.body_text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[email.to_email],
-        headers={"X-Outbox-Key": email.key},
-    )
-    if email.body_html:
-        message.attach_alternative(email.body_html, "text/html")
+        return report
+    now = timezone.now()
     try:
-        message.send()
-    except Exception as error:
-        status = (
-            OutboxEmail.Status.FAILED
-            if email.attempts >= MAX_ATTEMPTS
-            else OutboxEmail.Status.PENDING
+        connection = get_connection(fail_silently=False)
+        connection.open()
+    except Exception as error:  # the server is unreachable: every email waits
+        for email in claimed:
+            _delivery_failed(email, error, report, now)
+        return _with_delay(report)
+    try:
+        for email in claimed:
+            try:
+                rendered = email_render(event=email.event, context=email.context)
+                message = EmailMultiAlternatives(
+                    subject=rendered.subject,
+                    body=rendered.text,
+                    from_email=settings.DEFAULT_FROM_EMAIL,
+                    to=[email.to_email],
+                    headers={"X-Outbox-Key": email.key},
+                    connection=connection,
+                )
+                message.attach_alternative(rendered.html, "text/html")
+                message.send()
+            except Exception as error:
+                _delivery_failed(email, error, report, now)
+            else:
+                email.subject = rendered.subject
+                report.sent.append(email.pk)
+                OutboxEmail.objects.filter(pk=email.pk).update(
+                    status=OutboxEmail.Status.SENT,
+                    subject=rendered.subject,
+                    sent_at=now,
+                    last_error="",
+                )
+    finally:
+        connection.close()
+    return _with_delay(report)
+
+
+def _emails_claim(email_ids: Sequence[int]) -> list[OutboxEmail]:
+    """Mark due pending rows as sending, skipping rows another worker holds."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            OutboxEmail.objects.filter(
+                pk__in=email_ids, status=OutboxEmail.Status.PENDING, next_attempt_at__lte=now
+            )
+            .order_by("pk")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)
         )
-        logger.warning("email %s attempt %s failed: %s", email.pk, email.attempts, error)
-        OutboxEmail.objects.filter(pk=email.pk).update(status=status, last_error=repr(error))
-        return False
-    OutboxEmail.objects.filter(pk=email.pk).update(
-        status=OutboxEmail.Status.SENT, sent_at=timezone.now(), last_error=""
+        OutboxEmail.objects.filter(pk__in=ids, status=OutboxEmail.Status.PENDING).update(
+            status=OutboxEmail.Status.SENDING, attempts=F("attempts") + 1, claimed_at=now
+        )
+    return list(OutboxEmail.objects.filter(pk__in=ids, claimed_at=now).order_by("pk"))
+
+
+def _is_transient(error: Exception) -> bool:
+    if isinstance(error, smtplib.SMTPResponseException):
+        return 400 <= error.smtp_code < 500
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(400 <= code < 500 for code, _ in error.recipients.values())
+    return isinstance(
+        error, (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, OSError)
     )
-    return True
 
 
-def emails_reclaim(*, older_than: datetime.timedelta) -> list[int]:
-    """Rows a lost message or a dead worker left behind, made pending again."""
+def retry_delay(attempts: int) -> datetime.timedelta:
+    """Exponential backoff with full jitter: 0–30 s after the first failure, up to an hour."""
+    ceiling = min(30 * 2 ** (attempts - 1), 3600)
+    return datetime.timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def _delivery_failed(email: OutboxEmail, error: Exception, report, now) -> None:
+    transient = _is_transient(error) and email.attempts < settings.EMAIL_MAX_ATTEMPTS
+    logger.warning("email %s attempt %s failed: %r", email.pk, email.attempts, error)
+    if transient:
+        report.retry.append(email.pk)
+        update = {
+            "status": OutboxEmail.Status.PENDING,
+            "next_attempt_at": now + retry_delay(email.attempts),
+        }
+    else:
+        report.failed.append(email.pk)
+        update = {"status": OutboxEmail.Status.FAILED}
+    OutboxEmail.objects.filter(pk=email.pk).update(last_error=repr(error)[:2000], **update)
+
+
+def _with_delay(report: DeliveryReport) -> DeliveryReport:
+    if not report.retry:
+        return report
+    due = OutboxEmail.objects.filter(pk__in=report.retry).order_by("next_attempt_at").first()
+    delay = max(due.next_attempt_at - timezone.now(), datetime.timedelta(0))
+    return DeliveryReport(report.sent, report.retry, report.failed, retry_after=delay)
+
+
+def emails_due() -> list[int]:
+    """Pending emails overdue by more than the sweep's grace period; claims abandoned by
+    a dead worker are released first. Work that a lost message left behind."""
     now = timezone.now()
     OutboxEmail.objects.filter(
         status=OutboxEmail.Status.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT
-    ).update(status=OutboxEmail.Status.PENDING)
+    ).update(status=OutboxEmail.Status.PENDING, next_attempt_at=now)
+    grace = datetime.timedelta(seconds=settings.EMAIL_SWEEP_GRACE_SECONDS)
     return list(
         OutboxEmail.objects.filter(
-            status=OutboxEmail.Status.PENDING, created_at__lt=now - older_than
-        ).values_list("pk", flat=True)
+            status=OutboxEmail.Status.PENDING, next_attempt_at__lte=now - grace
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:10_000]
     )
+
+
+def emails_resend(*, email_ids: Sequence[int]) -> int:
+    """Staff send failed emails again; returns how many were queued."""
+    with transaction.atomic():
+        ids = list(
+            OutboxEmail.objects.filter(
+                pk__in=email_ids, status=OutboxEmail.Status.FAILED
+            ).values_list("pk", flat=True)
+        )
+        OutboxEmail.objects.filter(pk__in=ids).update(
+            status=OutboxEmail.Status.PENDING, attempts=0, next_attempt_at=timezone.now()
+        )
+        from notifications.tasks import emails_deliver_task
+
+        for start in range(0, len(ids), DELIVERY_BATCH):
+            enqueue_on_commit(emails_deliver_task, ids[start : start + DELIVERY_BATCH])
+    return len(ids)

@@ -5,11 +5,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Prefetch, Sum
+from django.utils.formats import date_format
 
 from catalog.models import Product
 from catalog.policy import PurchasePolicy
 from catalog.selectors import inbound_eta
-from orders.models import ORDER_NUMBER_OFFSET, Order, OrderLine
+from orders.models import ORDER_NUMBER_OFFSET, Order, OrderLine, ShippingPreference
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,14 @@ class LineState:
             "queue_position": self.queue_position,
         }
 
+    def as_email_facts(self) -> dict[str, Any]:
+        return {
+            **self.as_json(),
+            "name": self.line.product.name,
+            "eta": date_format(self.eta, "j F Y") if self.eta else None,
+            "lead_time_days": self.line.product.lead_time_days,
+        }
+
 
 def line_states(*, lines: Iterable[OrderLine]) -> list[LineState]:
     """Each line with its back-order's place in the queue and its ETA: the date of the
@@ -122,11 +131,14 @@ def order_status_json(*, order: Order) -> dict[str, Any]:
     }
 
 
-def order_email_facts(*, order: Order) -> dict[str, Any]:
-    """What every customer email about the order needs, as plain data."""
+def order_email_facts(*, order: Order, lines: Iterable[OrderLine] = ()) -> dict[str, Any]:
+    """What a customer email about the order needs, as plain data; with `lines`
+    (product loaded) each line's state, queue position and ETA too."""
     return {
         "number": order.number,
         "name": order.name,
         "status_url": settings.SITE_URL + order.get_absolute_url(),
         "shipping_preference": order.get_shipping_preference_display(),
+        "ships_ready_now": order.shipping_preference == ShippingPreference.SHIP_READY_NOW,
+        "lines": [state.as_email_facts() for state in line_states(lines=lines)],
     }

@@ -17,7 +17,7 @@ from orders.exceptions import (
     PurchaseRefused,
 )
 from orders.models import Order, OrderLine, ShippingPreference
-from orders.selectors import line_states, order_email_facts
+from orders.selectors import order_email_facts
 
 
 def line_reference(line: OrderLine) -> str:
@@ -93,7 +93,7 @@ def order_place(
             key=f"order-placed:{order.pk}",
             to=order.email,
             event="order_placed",
-            context={**order_email_facts(order=order), "lines": line_states(lines=lines)},
+            context=order_email_facts(order=order, lines=lines),
         )
     return order
 

@@ -1,4 +1,5 @@
 import datetime
+import smtplib
 from unittest import mock
 
 import pytest
@@ -6,7 +7,8 @@ from django.core import mail
 from django.utils import timezone
 
 from notifications.models import OutboxEmail
-from notifications.services import MAX_ATTEMPTS, email_deliver, email_queue, emails_reclaim
+from notifications.services import email_queue, emails_deliver, emails_due, emails_resend
+from notifications.tasks import emails_sweep
 
 pytestmark = pytest.mark.django_db
 
@@ -15,63 +17,101 @@ FACTS = {
     "name": "Sam",
     "status_url": "http://testserver/orders/abc/",
     "shipping_preference": "Ship what is ready now",
+    "ships_ready_now": True,
     "lines": [],
 }
+SEND = "django.core.mail.backends.locmem.EmailBackend.send_messages"
 
 
 def queue(key="order-placed:1"):
-    return email_queue(key=key, to="sam@example.com", event="order_placed", context=FACTS)
+    email_queue(key=key, to="sam@example.com", event="order_placed", context=FACTS)
+    return OutboxEmail.objects.get(key=key)
 
 
-def test_the_same_event_is_written_once(run_on_commit):
-    assert run_on_commit(queue) is not None
-    assert run_on_commit(queue) is None
+def deliver(email):
+    report = emails_deliver(email_ids=[email.pk])
+    email.refresh_from_db()
+    return report
+
+
+def test_the_same_event_is_written_and_sent_once(run_on_commit):
+    run_on_commit(queue)
+    run_on_commit(queue)
     assert OutboxEmail.objects.count() == 1
     assert len(mail.outbox) == 1
-    assert mail.outbox[0].subject == "Order 100001 received"
-    assert mail.outbox[0].alternatives[0].mimetype == "text/html"
+    message = mail.outbox[0]
+    assert message.subject == "Order 100001 received"
+    assert message.to == ["sam@example.com"]
+    assert message.alternatives[0].mimetype == "text/html"
+    assert OutboxEmail.objects.get().subject == "Order 100001 received"
 
 
 def test_delivery_is_published_only_after_commit():
     email = queue()
     assert len(mail.outbox) == 0
-    assert OutboxEmail.objects.get(pk=email.pk).status == OutboxEmail.Status.PENDING
+    assert email.status == OutboxEmail.Status.PENDING
 
 
 def test_a_second_delivery_sends_nothing():
     email = queue()
-    assert email_deliver(email_id=email.pk) is True
-    assert email_deliver(email_id=email.pk) is False
+    assert deliver(email).sent == [email.pk]
+    assert deliver(email).sent == []
     assert len(mail.outbox) == 1
-    email.refresh_from_db()
     assert (email.status, email.attempts) == (OutboxEmail.Status.SENT, 1)
 
 
-def test_a_failed_send_stays_pending_then_fails_for_good():
+def test_transient_failure_waits_with_backoff_then_succeeds():
     email = queue()
-    with mock.patch(
-        "django.core.mail.backends.locmem.EmailBackend.send_messages",
-        side_effect=ConnectionRefusedError("smtp down"),
-    ):
-        for _ in range(MAX_ATTEMPTS - 1):
-            assert email_deliver(email_id=email.pk) is False
-            email.refresh_from_db()
-            assert email.status == OutboxEmail.Status.PENDING
-        email_deliver(email_id=email.pk)
-    email.refresh_from_db()
-    assert (email.status, email.attempts) == (OutboxEmail.Status.FAILED, MAX_ATTEMPTS)
+    with mock.patch(SEND, side_effect=smtplib.SMTPServerDisconnected("gone")):
+        report = deliver(email)
+    assert report.retry == [email.pk] and report.retry_after > datetime.timedelta(0)
+    assert email.status == OutboxEmail.Status.PENDING and "gone" in email.last_error
+    assert email.next_attempt_at > timezone.now()
+    assert deliver(email).sent == []  # not due yet
+    OutboxEmail.objects.filter(pk=email.pk).update(next_attempt_at=timezone.now())
+    assert deliver(email).sent == [email.pk]
+    assert (email.status, email.attempts, len(mail.outbox)) == ("sent", 2, 1)
+
+
+def test_transient_failures_give_up_after_the_limit(settings):
+    settings.EMAIL_MAX_ATTEMPTS = 3
+    email = queue()
+    with mock.patch(SEND, side_effect=ConnectionRefusedError("smtp down")):
+        for _ in range(3):
+            OutboxEmail.objects.filter(pk=email.pk).update(next_attempt_at=timezone.now())
+            deliver(email)
+    assert (email.status, email.attempts) == (OutboxEmail.Status.FAILED, 3)
     assert "smtp down" in email.last_error
-    assert email_deliver(email_id=email.pk) is False  # failed rows wait for staff
 
 
-def test_reclaim_returns_old_pending_and_abandoned_claims():
-    fresh, old, abandoned = queue("a"), queue("b"), queue("c")
+def test_permanent_failure_fails_at_once():
+    email = queue()
+    refused = smtplib.SMTPRecipientsRefused({"sam@example.com": (550, b"no such user")})
+    with mock.patch(SEND, side_effect=refused):
+        assert deliver(email).failed == [email.pk]
+    assert (email.status, email.attempts) == (OutboxEmail.Status.FAILED, 1)
+
+
+def test_staff_resend_a_failed_email(run_on_commit):
+    email = queue()
+    OutboxEmail.objects.filter(pk=email.pk).update(status=OutboxEmail.Status.FAILED, attempts=6)
+    assert run_on_commit(emails_resend, email_ids=[email.pk]) == 1
+    email.refresh_from_db()
+    assert (email.status, len(mail.outbox)) == (OutboxEmail.Status.SENT, 1)
+    assert emails_resend(email_ids=[email.pk]) == 0  # only failed ones
+
+
+def test_sweep_delivers_overdue_and_abandoned_emails_but_not_fresh_ones():
+    fresh, overdue, abandoned = queue("a"), queue("b"), queue("c")
     long_ago = timezone.now() - datetime.timedelta(hours=1)
-    OutboxEmail.objects.filter(pk__in=[old.pk, abandoned.pk]).update(created_at=long_ago)
+    OutboxEmail.objects.filter(pk=overdue.pk).update(next_attempt_at=long_ago)
     OutboxEmail.objects.filter(pk=abandoned.pk).update(
         status=OutboxEmail.Status.SENDING, claimed_at=long_ago
     )
-    assert sorted(emails_reclaim(older_than=datetime.timedelta(minutes=2))) == sorted(
-        [old.pk, abandoned.pk]
-    )
-    assert OutboxEmail.objects.get(pk=fresh.pk).status == OutboxEmail.Status.PENDING
+    assert emails_due() == [overdue.pk]  # the abandoned claim is released, due from now
+    assert emails_sweep() == 1
+    OutboxEmail.objects.filter(pk=abandoned.pk).update(next_attempt_at=long_ago)
+    assert emails_sweep() == 1
+    assert sorted(m.extra_headers["X-Outbox-Key"] for m in mail.outbox) == ["b", "c"]
+    fresh.refresh_from_db()
+    assert fresh.status == OutboxEmail.Status.PENDING
