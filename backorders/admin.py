@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from backorders.forms import ReceiveStockForm
 from backorders.models import ProductStock, QueuedBackorder
 from backorders.services import backorder_reprioritize, stock_receive
+from orders.models import QUEUE_ORDER
 
 
 @admin.register(ProductStock)
@@ -98,17 +99,17 @@ class QueuedBackorderAdmin(admin.ModelAdmin):
     list_editable = ["priority"]
     list_filter = ["product"]
     list_select_related = ["product", "order"]
-    ordering = ["product__sku", "-priority", "queued_at", "pk"]
+    # Product id first: priority edits save in this order, and products lock in pk order.
+    ordering = ["product_id", "-priority", "queued_at", "pk"]
     fields = ["product", "order", "backordered", "priority", "queued_at"]
     readonly_fields = ["product", "order", "backordered", "queued_at"]
 
     def get_queryset(self, request):
-        queue_order = [F("priority").desc(), F("queued_at").asc(), F("pk").asc()]
         return (
             super()
             .get_queryset(request)
             .filter(backordered__gt=0)
-            .annotate(position=Window(RowNumber(), partition_by=F("product"), order_by=queue_order))
+            .annotate(position=Window(RowNumber(), partition_by=F("product"), order_by=QUEUE_ORDER))
         )
 
     def has_add_permission(self, request) -> bool:

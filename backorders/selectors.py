@@ -1,4 +1,4 @@
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from catalog.models import Product, StockMovement
@@ -12,10 +12,6 @@ def products_needing_allocation() -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-
-
-def backorder_queue(*, product_id: int) -> QuerySet[OrderLine]:
-    return OrderLine.objects.backorder_queue(product_id).select_related("order", "product")
 
 
 def inventory_problems() -> list[str]:
@@ -61,15 +57,19 @@ def inventory_problems() -> list[str]:
             f"{product.backordered} (lines {product.lines_waiting})"
         )
     # A line behind a still-waiting one that has been served from the queue was served
-    # out of turn. Staff raising a line's priority afterwards also shows here.
+    # out of turn. Lines staff have reprioritised are left out: that is staff's call.
     served_behind = OrderLine.objects.filter(
-        product=OuterRef("product"), queued_units__gt=F("backordered") + F("cancelled")
+        product=OuterRef("product"),
+        queued_units__gt=F("backordered") + F("cancelled"),
+        reprioritized_at=None,
     ).filter(
         Q(priority__lt=OuterRef("priority"))
         | Q(priority=OuterRef("priority"), queued_at__gt=OuterRef("queued_at"))
         | Q(priority=OuterRef("priority"), queued_at=OuterRef("queued_at"), pk__gt=OuterRef("pk"))
     )
-    passed_over = OrderLine.objects.filter(backordered__gt=0).filter(Exists(served_behind))
+    passed_over = OrderLine.objects.filter(backordered__gt=0, reprioritized_at=None).filter(
+        Exists(served_behind)
+    )
     for line in passed_over.select_related("product"):
         problems.append(
             f"invariant 4 (FIFO): line {line.pk} of {line.product.sku} still waits while a "

@@ -7,6 +7,7 @@ this app builds on orders and catalog; neither of them imports it.
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Now
 
 from catalog.models import Product
 from catalog.services import products_lock, stock_allocate, stock_increase
@@ -125,4 +126,6 @@ def backorder_reprioritize(*, line_id: int, priority: int) -> None:
     with transaction.atomic():
         product_id = OrderLine.objects.values_list("product_id", flat=True).get(pk=line_id)
         products_lock(product_ids=[product_id])
-        OrderLine.objects.filter(pk=line_id).update(priority=priority)
+        OrderLine.objects.filter(pk=line_id).exclude(priority=priority).update(
+            priority=priority, reprioritized_at=Now()
+        )

@@ -48,6 +48,15 @@ class ProductAdmin(admin.ModelAdmin):
     def available(self, product: Product) -> int:
         return product.available
 
+    def save_model(self, request, obj, form, change):
+        # Only the fields on the form: the stock counters belong to the stock services,
+        # and writing back the values read at the start of the request would undo a
+        # checkout that committed meanwhile.
+        if change:
+            obj.save(update_fields=[name for name in form.fields if name in form.changed_data])
+        else:
+            obj.save()
+
 
 @admin.register(StockMovement)
 class StockMovementAdmin(admin.ModelAdmin):

@@ -80,10 +80,8 @@ class StockMovement(models.Model):
 
     class Kind(models.TextChoices):
         RECEIPT = "receipt", "Receipt"
-        ADJUSTMENT = "adjustment", "Adjustment"
         SHIPMENT = "shipment", "Shipment"
         ALLOCATION = "allocation", "Allocation"
-        RELEASE = "release", "Release"
 
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="movements")
     kind = models.CharField(max_length=16, choices=Kind.choices)

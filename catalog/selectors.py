@@ -21,6 +21,12 @@ def category_list() -> QuerySet[Category]:
     return Category.objects.all()
 
 
+def backorder_eta(*, product: Product, quantity: int) -> datetime.date | None:
+    """When the back-ordered part of buying `quantity` now would be in: after every unit
+    already waiting, and after the units this purchase takes from stock."""
+    return inbound_eta(product=product, units=product.backordered + quantity)
+
+
 def inbound_eta(*, product: Product, units: int) -> datetime.date | None:
     """When `units` more units than are allocated today will be in the warehouse.
 

@@ -121,6 +121,8 @@ def products_import(*, rows: Sequence[ProductRow]) -> tuple[int, int]:
     """Create or update products by SKU, all or nothing. Returns (created, updated)."""
     created = updated = 0
     with transaction.atomic():
+        existing = Product.objects.filter(sku__in=[row.sku for row in rows])
+        products_lock(product_ids=existing.values_list("pk", flat=True))
         # Categories match by slug, so "Coffee gear" and "coffee gear" are one category.
         categories = {c.slug: c for c in Category.objects.all()}
         for row in rows:

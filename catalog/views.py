@@ -1,7 +1,7 @@
 from django.shortcuts import get_object_or_404, render
 
 from catalog.models import Product
-from catalog.selectors import category_list, inbound_eta, product_list
+from catalog.selectors import backorder_eta, category_list, product_list
 
 
 def product_list_view(request):
@@ -21,11 +21,12 @@ def product_list_view(request):
 
 def product_detail_view(request, slug: str):
     product = get_object_or_404(Product.objects.select_related("category"), slug=slug)
-    policy = product.purchase_policy
-    # The date a unit bought now would be ready: after every unit already waiting.
-    eta = inbound_eta(product=product, units=product.backordered + 1)
     return render(
         request,
         "catalog/product_detail.html",
-        {"product": product, "policy": policy, "eta": eta},
+        {
+            "product": product,
+            "policy": product.purchase_policy,
+            "eta": backorder_eta(product=product, quantity=1),
+        },
     )

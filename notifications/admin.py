@@ -50,7 +50,10 @@ class OutboxEmailAdmin(admin.ModelAdmin):
             rendered.html,
         )
 
-    @admin.action(description="Send the selected failed emails again")
+    def has_resend_permission(self, request) -> bool:
+        return request.user.has_perm("notifications.change_outboxemail")
+
+    @admin.action(description="Send the selected failed emails again", permissions=["resend"])
     def resend(self, request, queryset):
         count = emails_resend(email_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{count} failed email(s) queued again.")

@@ -1,8 +1,9 @@
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Prefetch
 
 from orders.exceptions import OrderError
-from orders.models import ORDER_NUMBER_OFFSET, Order, OrderLine
+from orders.models import Order, OrderLine
 from orders.services import order_ship
 
 
@@ -54,9 +55,9 @@ class OrderAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        number = search_term.strip().lstrip("#")
-        if number.isdigit() and int(number) > ORDER_NUMBER_OFFSET:
-            results |= queryset.filter(pk=int(number) - ORDER_NUMBER_OFFSET)
+        pk = Order.pk_from_number(search_term)
+        if pk is not None:
+            results |= queryset.filter(pk=pk)
         return results, may_have_duplicates
 
     def has_add_permission(self, request) -> bool:
@@ -73,12 +74,18 @@ class OrderAdmin(admin.ModelAdmin):
     def status(self, order: Order) -> str:
         return order.status.label
 
-    @admin.action(description="Ship the ready units of the selected orders")
+    def has_ship_permission(self, request) -> bool:
+        return request.user.has_perm("orders.change_order")
+
+    @admin.action(description="Ship the ready units of the selected orders", permissions=["ship"])
     def ship_ready_units(self, request, queryset):
-        for order in queryset:
-            try:
-                units = order_ship(order=order)
-            except OrderError as error:
-                self.message_user(request, error.message, messages.WARNING)
-            else:
-                self.message_user(request, f"Order {order.number}: shipped {units} unit(s).")
+        # One transaction for the request; an order that cannot ship is refused alone
+        # (its own savepoint) and reported.
+        with transaction.atomic():
+            for order in queryset.order_by("pk"):
+                try:
+                    units = order_ship(order=order)
+                except OrderError as error:
+                    self.message_user(request, error.message, messages.WARNING)
+                else:
+                    self.message_user(request, f"Order {order.number}: shipped {units} unit(s).")

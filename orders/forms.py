@@ -70,6 +70,10 @@ class CheckoutForm(forms.Form):
         }
 
 
+class ShippingPreferenceForm(forms.Form):
+    shipping_preference = forms.ChoiceField(choices=ShippingPreference.choices)
+
+
 class OrderLookupForm(forms.Form):
     number = forms.CharField(label="Order number", max_length=20)
     email = forms.EmailField(label="Email used at checkout")

@@ -2,6 +2,7 @@ import secrets
 
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.urls import reverse
 
 from catalog.models import Product
@@ -50,6 +51,14 @@ class Order(models.Model):
     def number(self) -> str:
         return str(ORDER_NUMBER_OFFSET + self.pk)
 
+    @staticmethod
+    def pk_from_number(number: str) -> int | None:
+        """The id behind an order number as a customer types it ("#100042"), or None."""
+        digits = number.strip().lstrip("#")
+        if not (digits.isascii() and digits.isdigit()) or int(digits) <= ORDER_NUMBER_OFFSET:
+            return None
+        return int(digits) - ORDER_NUMBER_OFFSET
+
     @property
     def status(self) -> OrderStatus:
         """Derived from the lines (prefetch them), so it can never disagree with them."""
@@ -65,13 +74,23 @@ class Order(models.Model):
         return OrderStatus.READY_TO_SHIP
 
 
+class DatabaseNow(Now):
+    """The database server's clock. On SQLite written with microseconds like the
+    values Django writes, so that the stored text compares in time order."""
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        template = "STRFTIME('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%f000', 'NOW')"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
+# Queue order: priority (higher first), then time queued, then id.
+QUEUE_ORDER = (F("priority").desc(), F("queued_at").asc(), F("id").asc())
+
+
 class OrderLineQuerySet(models.QuerySet):
     def backorder_queue(self, product_id: int) -> "OrderLineQuerySet":
-        """The product's waiting back-orders in queue order: priority (higher first),
-        then time queued, then id."""
-        return self.filter(product_id=product_id, backordered__gt=0).order_by(
-            "-priority", "queued_at", "pk"
-        )
+        """The product's waiting back-orders in queue order."""
+        return self.filter(product_id=product_id, backordered__gt=0).order_by(*QUEUE_ORDER)
 
     def ahead_of(self, line: "OrderLine") -> "OrderLineQuerySet":
         """Waiting back-orders of the same product served before `line`."""
@@ -101,7 +120,9 @@ class OrderLine(models.Model):
     priority = models.IntegerField(
         default=0, help_text="Queue priority: higher is served first. Staff-set."
     )
+    # The database's clock, read under the product lock: commit order, on any machine.
     queued_at = models.DateTimeField(null=True, blank=True)
+    reprioritized_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = OrderLineQuerySet.as_manager()
 
@@ -122,12 +143,7 @@ class OrderLine(models.Model):
         ]
         indexes = [
             models.Index(
-                "product",
-                F("priority").desc(),
-                "queued_at",
-                "id",
-                condition=Q(backordered__gt=0),
-                name="line_backorder_queue",
+                "product", *QUEUE_ORDER, condition=Q(backordered__gt=0), name="line_backorder_queue"
             ),
         ]
 

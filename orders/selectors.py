@@ -9,8 +9,8 @@ from django.utils.formats import date_format
 
 from catalog.models import Product
 from catalog.policy import PurchasePolicy
-from catalog.selectors import inbound_eta
-from orders.models import ORDER_NUMBER_OFFSET, Order, OrderLine, ShippingPreference
+from catalog.selectors import backorder_eta, inbound_eta
+from orders.models import Order, OrderLine, ShippingPreference
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,7 @@ def cart_lines(*, quantities: Mapping[int, int]) -> list[CartLine]:
                 allocate_now=allocate_now,
                 backorder=backorder,
                 refusal="" if permitted else f"{product.name} {reason}.",
-                eta=inbound_eta(product=product, units=product.backordered + backorder)
-                if backorder
-                else None,
+                eta=backorder_eta(product=product, quantity=quantity) if backorder else None,
             )
         )
     return lines
@@ -64,12 +62,10 @@ def order_by_token(*, token: str) -> Order | None:
 
 def order_lookup(*, number: str, email: str) -> Order | None:
     """The order with this number and email, or None: both must match."""
-    digits = number.strip().lstrip("#")
-    if not digits.isdigit() or int(digits) <= ORDER_NUMBER_OFFSET:
+    pk = Order.pk_from_number(number)
+    if pk is None:
         return None
-    return Order.objects.filter(
-        pk=int(digits) - ORDER_NUMBER_OFFSET, email__iexact=email.strip()
-    ).first()
+    return Order.objects.filter(pk=pk, email__iexact=email.strip()).first()
 
 
 @dataclass(frozen=True)
@@ -140,5 +136,6 @@ def order_email_facts(*, order: Order, lines: Iterable[OrderLine] = ()) -> dict[
         "status_url": settings.SITE_URL + order.get_absolute_url(),
         "shipping_preference": order.get_shipping_preference_display(),
         "ships_ready_now": order.shipping_preference == ShippingPreference.SHIP_READY_NOW,
-        "lines": [state.as_email_facts() for state in line_states(lines=lines)],
+        "lines": (facts := [state.as_email_facts() for state in line_states(lines=lines)]),
+        "any_backordered": any(line["backordered"] for line in facts),
     }

@@ -4,7 +4,6 @@ catalog.services.products_lock), then order lines (primary-key order)."""
 from collections.abc import Mapping
 
 from django.db import transaction
-from django.utils import timezone
 
 from catalog.services import products_lock, stock_allocate, stock_backorder, stock_ship
 from notifications.services import email_queue
@@ -13,10 +12,11 @@ from orders.exceptions import (
     CartEmpty,
     NothingToCancel,
     NothingToShip,
+    OrderError,
     OrderNotReady,
     PurchaseRefused,
 )
-from orders.models import Order, OrderLine, ShippingPreference
+from orders.models import DatabaseNow, Order, OrderLine, ShippingPreference
 from orders.selectors import order_email_facts
 
 
@@ -68,9 +68,9 @@ def order_place(
             shipping_preference=shipping_preference,
             backorder_accepted=bool(backordered),
         )
-        # Taken under the product locks, so queue time follows commit order per product.
-        queued_at = timezone.now()
-        lines = OrderLine.objects.bulk_create(
+        # The database's clock, read under the product locks: queue time follows commit
+        # order per product whichever web machine placed the order.
+        OrderLine.objects.bulk_create(
             OrderLine(
                 order=order,
                 product=products[pid],
@@ -79,12 +79,14 @@ def order_place(
                 allocated=splits[pid][0],
                 backordered=splits[pid][1],
                 queued_units=splits[pid][1],
-                queued_at=queued_at if splits[pid][1] else None,
+                queued_at=DatabaseNow() if splits[pid][1] else None,
             )
             for pid, quantity in sorted(quantities.items())
         )
+        lines = list(order.lines.order_by("pk"))
         for line in lines:
-            product = products[line.product_id]
+            line.order, line.product = order, products[line.product_id]
+            product = line.product
             if line.allocated:
                 stock_allocate(product=product, entries=[(line.allocated, line_reference(line))])
             if line.backordered:
@@ -99,9 +101,11 @@ def order_place(
 
 
 def _order_lines_lock(order: Order) -> tuple[dict, list[OrderLine]]:
+    """Lock the order's products, then its lines, and re-read what may have changed."""
     product_ids = order.lines.values_list("product_id", flat=True)
     products = products_lock(product_ids=product_ids)
     lines = list(order.lines.order_by("pk").select_for_update(of=("self",)))
+    order.refresh_from_db(fields=["shipping_preference"])
     for line in lines:
         line.order = order
     return products, lines
@@ -128,6 +132,16 @@ def order_ship(*, order: Order) -> int:
             line.allocated = 0
         OrderLine.objects.bulk_update(ready, ["allocated", "shipped"])
     return units
+
+
+def order_shipping_preference_set(*, order: Order, preference: str) -> None:
+    """The customer changes when to ship: what is ready now, or all together."""
+    with transaction.atomic():
+        _, lines = _order_lines_lock(order)
+        if all(line.shipped + line.cancelled == line.quantity for line in lines):
+            raise OrderError(f"Order {order.number} has nothing left to ship.")
+        order.shipping_preference = ShippingPreference(preference)
+        order.save(update_fields=["shipping_preference"])
 
 
 def order_cancel_backorder(*, order: Order, line_id: int) -> int:

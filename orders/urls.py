@@ -12,6 +12,11 @@ urlpatterns = [
     path("orders/<str:token>/", views.order_status_view, name="status"),
     path("orders/<str:token>/status.json", views.order_status_json_view, name="status_json"),
     path(
+        "orders/<str:token>/shipping/",
+        views.order_shipping_preference_view,
+        name="shipping_preference",
+    ),
+    path(
         "orders/<str:token>/lines/<int:line_id>/cancel/",
         views.order_cancel_backorder_view,
         name="cancel_backorder",

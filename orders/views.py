@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -9,7 +9,13 @@ from django.views.decorators.http import require_POST
 from catalog.models import Product
 from orders.cart import Cart
 from orders.exceptions import OrderError
-from orders.forms import CartAddForm, CartUpdateForm, CheckoutForm, OrderLookupForm
+from orders.forms import (
+    CartAddForm,
+    CartUpdateForm,
+    CheckoutForm,
+    OrderLookupForm,
+    ShippingPreferenceForm,
+)
 from orders.selectors import (
     cart_lines,
     line_states,
@@ -17,7 +23,7 @@ from orders.selectors import (
     order_lookup,
     order_status_json,
 )
-from orders.services import order_cancel_backorder, order_place
+from orders.services import order_cancel_backorder, order_place, order_shipping_preference_set
 
 LOOKUP_WINDOW_SECONDS = 600
 
@@ -121,6 +127,23 @@ def order_cancel_backorder_view(request, token: str, line_id: int):
     return redirect(order)
 
 
+@require_POST
+def order_shipping_preference_view(request, token: str):
+    order = _order_or_404(token)
+    form = ShippingPreferenceForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Unknown shipping preference.")
+    try:
+        order_shipping_preference_set(
+            order=order, preference=form.cleaned_data["shipping_preference"]
+        )
+    except OrderError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Shipping: {order.get_shipping_preference_display()}.")
+    return redirect(order)
+
+
 @never_cache
 def order_lookup_view(request):
     form = OrderLookupForm(request.POST or None)
@@ -141,9 +164,22 @@ def order_lookup_view(request):
 
 
 def _lookup_rate_limited(request) -> bool:
-    key = f"order-lookup:{request.META.get('REMOTE_ADDR', '')}"
-    cache.add(key, 0, LOOKUP_WINDOW_SECONDS)
-    return cache.incr(key) > settings.ORDER_LOOKUP_RATE_LIMIT
+    key = f"order-lookup:{_client_address(request)}"
+    if cache.add(key, 1, LOOKUP_WINDOW_SECONDS):
+        return False
+    try:
+        return cache.incr(key) > settings.ORDER_LOOKUP_RATE_LIMIT
+    except ValueError:  # expired between add and incr: a new window
+        cache.add(key, 1, LOOKUP_WINDOW_SECONDS)
+        return False
+
+
+def _client_address(request) -> str:
+    """The shopper's address: behind NUM_PROXIES proxies, the entry they appended."""
+    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    if settings.NUM_PROXIES and len(forwarded) >= settings.NUM_PROXIES:
+        return forwarded[-settings.NUM_PROXIES]
+    return request.META.get("REMOTE_ADDR", "")
 
 
 def _first_error(form) -> str:

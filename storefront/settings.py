@@ -24,7 +24,10 @@ SECRET_KEY = (
     else env("SECRET_KEY")
 )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
-SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Absolute links in emails: a production store must say where it lives.
+SITE_URL = (env("SITE_URL", default="http://127.0.0.1:8000") if DEBUG else env("SITE_URL")).rstrip(
+    "/"
+)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -167,6 +170,11 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 if env.bool("USE_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Load balancers probe the health check over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Proxies in front of the web processes that append to X-Forwarded-For; the client's
+# address (for the order-lookup rate limit) is the entry this many from the right.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # Preloading HSTS is a one-way decision for the domain owner, not a default.

@@ -94,3 +94,38 @@ def test_ship_action_ships_ready_units_and_reports_the_rest(admin_client, store)
     assert f"Order {store['second'].number} has no units ready to ship." in text
     store["kettle"].refresh_from_db()
     assert (store["kettle"].on_hand, store["kettle"].allocated) == (2, 0)
+
+
+def test_saving_a_product_keeps_stock_changed_meanwhile(admin_client, store):
+    kettle = store["kettle"]
+    url = reverse("admin:catalog_product_change", args=[kettle.pk])
+    form = admin_client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data.update({"name": "Renamed kettle", "inbounds-TOTAL_FORMS": 0, "inbounds-INITIAL_FORMS": 0})
+    order_create({kettle: 2})  # a checkout commits while staff edit the product
+    assert admin_client.post(url, data).status_code == 302
+    kettle.refresh_from_db()
+    assert (kettle.name, kettle.allocated) == ("Renamed kettle", 3)
+
+
+def test_view_only_staff_cannot_ship(client, store, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    clerk = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_order"))
+    client.force_login(clerk)
+    url = reverse("admin:orders_order_changelist")
+    client.post(url, {"action": "ship_ready_units", "_selected_action": [store["first"].pk]})
+    store["kettle"].refresh_from_db()
+    assert store["kettle"].on_hand == 3
+
+
+def test_staff_reordering_is_not_reported_as_a_fifo_breach(store):
+    from backorders.selectors import inventory_problems
+    from backorders.services import backorder_reprioritize, backorders_allocate, stock_receive
+
+    grinder = store["grinder"]
+    stock_receive(product=grinder, quantity=1)
+    backorders_allocate(product_id=grinder.pk)  # the first order's line gets 1 of 2
+    backorder_reprioritize(line_id=store["second"].lines.get().pk, priority=9)
+    assert inventory_problems() == []

@@ -64,3 +64,9 @@ def test_healthy_with_live_redis_broker(client, settings):
 
     assert response.status_code == 200
     assert response.json() == {"database": "ok", "broker": "ok"}
+
+
+def test_health_check_answers_plain_http_probes(client, settings, db):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/").status_code == 301

@@ -186,3 +186,44 @@ def test_lookup_is_rate_limited(client, settings, db):
         client.post("/orders/lookup/", {"number": "100001", "email": "a@example.com"})
     response = client.post("/orders/lookup/", {"number": "100001", "email": "a@example.com"})
     assert response.status_code == 429
+
+
+def test_cart_promises_no_date_the_inbound_cannot_cover(client):
+    import datetime
+
+    from django.utils import timezone
+
+    from catalog.models import Inbound
+
+    scale = product_create(sku="SCALE", on_hand=3)
+    Inbound.objects.create(
+        product=scale, quantity=1, expected_date=timezone.localdate() + datetime.timedelta(days=5)
+    )
+    add(client, scale, 5)  # 3 from stock, 2 back-ordered: the inbound of 1 is not enough
+    (line,) = client.get("/cart/").context["lines"]
+    assert (line.allocate_now, line.backorder, line.eta) == (3, 2, None)
+
+
+def test_customer_switches_to_ship_what_is_ready_now(client):
+    kettle = product_create(sku="KETTLE", on_hand=1)
+    grinder = product_create(sku="GRINDER")
+    order = order_create({kettle: 1, grinder: 1}, shipping_preference="ship_all_together")
+    page = client.get(f"/orders/{order.token}/").content.decode()
+    assert "Ship what is ready now instead" in page
+    url = f"/orders/{order.token}/shipping/"
+    assert client.post(url, {"shipping_preference": "ship_ready_now"}).status_code == 302
+    order.refresh_from_db()
+    assert order.shipping_preference == "ship_ready_now"
+    assert client.post(url, {"shipping_preference": "whenever"}).status_code == 400
+    assert client.get(url).status_code == 405
+
+
+def test_lookup_rate_limit_counts_the_client_behind_the_proxy(client, settings, db):
+    settings.ORDER_LOOKUP_RATE_LIMIT = 1
+    settings.NUM_PROXIES = 1
+    data = {"number": "100001", "email": "a@example.com"}
+    for shopper in ("203.0.113.1", "203.0.113.2"):
+        response = client.post("/orders/lookup/", data, HTTP_X_FORWARDED_FOR=shopper)
+        assert response.status_code == 400  # each shopper has their own allowance
+    response = client.post("/orders/lookup/", data, HTTP_X_FORWARDED_FOR="203.0.113.1")
+    assert response.status_code == 429
