@@ -23,7 +23,7 @@ def _database_state() -> str:
 
 
 def _broker_state() -> str:
-    if not settings.CELERY_BROKER_URL:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
         return "not configured"
     try:
         with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as broker:

@@ -20,7 +20,7 @@ def redis_unreachable() -> str:
 
 
 def test_healthy_without_broker(client, settings):
-    settings.CELERY_BROKER_URL = ""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
 
     response = client.get("/healthz")
 
@@ -30,6 +30,7 @@ def test_healthy_without_broker(client, settings):
 
 
 def test_unreachable_broker_makes_it_unhealthy(client, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CELERY_BROKER_URL = DEAD_BROKER_URL
 
     response = client.get("/healthz")
@@ -39,7 +40,7 @@ def test_unreachable_broker_makes_it_unhealthy(client, settings):
 
 
 def test_unreachable_database_makes_it_unhealthy(client, settings, monkeypatch):
-    settings.CELERY_BROKER_URL = ""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
 
     def refuse():
         raise OperationalError("database is down")
@@ -58,6 +59,7 @@ def test_healthy_with_live_redis_broker(client, settings):
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true and {reason}")
         pytest.skip(reason)
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CELERY_BROKER_URL = REDIS_URL
 
     response = client.get("/healthz")
