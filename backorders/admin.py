@@ -1,5 +1,8 @@
+from collections import defaultdict
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404, redirect
@@ -7,10 +10,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from backorders.forms import ReceiveStockForm
-from backorders.models import ProductStock, QueuedBackorder
+from backorders.forms import ReceiveStockForm, StaffCancelForm
+from backorders.models import BackInStockSignup, ProductStock, QueuedBackorder
 from backorders.services import backorder_reprioritize, stock_receive
 from orders.models import QUEUE_ORDER
+from orders.services import order_cancel_backorders
 
 
 @admin.register(ProductStock)
@@ -97,6 +101,7 @@ class QueuedBackorderAdmin(admin.ModelAdmin):
         "queued_at",
     ]
     list_editable = ["priority"]
+    actions = ["cancel_backorders"]
     list_filter = ["product"]
     list_select_related = ["product", "order"]
     # Product id first: priority edits save in this order, and products lock in pk order.
@@ -132,3 +137,51 @@ class QueuedBackorderAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         backorder_reprioritize(line_id=obj.pk, priority=obj.priority)
+
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm("orders.change_order")
+
+    @admin.action(description="Cancel the selected back-orders…", permissions=["cancel"])
+    def cancel_backorders(self, request, queryset):
+        """Asks for the reason the customers will read, then cancels in one transaction."""
+        form = StaffCancelForm(request.POST if "reason" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Cancel back-orders",
+                "lines": queryset,
+                "form": form,
+                "action": "cancel_backorders",
+            }
+            return TemplateResponse(request, "admin/backorders/cancel_backorders.html", context)
+        by_order = defaultdict(list)
+        for line in queryset.select_related("order").order_by("order_id", "pk"):
+            by_order[line.order].append(line.pk)
+        units = 0
+        with transaction.atomic():
+            for order, line_ids in by_order.items():
+                units += order_cancel_backorders(
+                    order=order,
+                    line_ids=line_ids,
+                    reason=form.cleaned_data["reason"],
+                    by_staff=True,
+                )
+        self.message_user(
+            request, f"Cancelled {units} back-ordered unit(s) on {len(by_order)} order(s)."
+        )
+        return None
+
+
+@admin.register(BackInStockSignup)
+class BackInStockSignupAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "product", "email", "notified_at"]
+    list_filter = [("notified_at", admin.EmptyFieldListFilter)]
+    search_fields = ["email", "product__sku"]
+    list_select_related = ["product"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -10,3 +10,15 @@ class ReceiveStockForm(forms.Form):
     reference = forms.CharField(
         label="Reference", max_length=120, required=False, help_text="Delivery note or PO number."
     )
+
+
+class BackInStockSignupForm(forms.Form):
+    email = forms.EmailField(label="Your email")
+
+
+class StaffCancelForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason the customer will read",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )

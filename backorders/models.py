@@ -1,5 +1,8 @@
-"""Staff views of other apps' rows; this app owns no tables of its own (a back-order is
-the waiting part of an order line, see docs/decisions)."""
+"""A back-order is the waiting part of an order line (see docs/decisions), so the queue
+is shown to staff through proxies of other apps' rows; back-in-stock sign-ups are
+this app's own."""
+
+from django.db import models
 
 from catalog.models import Product
 from orders.models import OrderLine
@@ -17,3 +20,34 @@ class QueuedBackorder(OrderLine):
         proxy = True
         verbose_name = "queued back-order"
         verbose_name_plural = "back-order queue"
+
+
+class BackInStockSignup(models.Model):
+    """A shopper asked to hear when an unavailable product can be bought again."""
+
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="back_in_stock_signups"
+    )
+    email = models.EmailField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "email"],
+                condition=models.Q(notified_at=None),
+                name="one_open_signup_per_email",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["product", "created_at", "id"],
+                condition=models.Q(notified_at=None),
+                name="signup_waiting_in_order",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} for {self.product_id}"

@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from backorders.selectors import products_needing_allocation
-from backorders.services import backorders_allocate
+from backorders.services import backorder_reminders_queue, backorders_allocate
 
 
 @shared_task(name="backorders.tasks.backorders_allocate")
@@ -15,3 +15,8 @@ def backorders_sweep() -> int:
     for product_id in product_ids:
         backorders_allocate_task.delay(product_id)
     return len(product_ids)
+
+
+@shared_task(name="backorders.tasks.backorder_reminders")
+def backorder_reminders_task() -> int:
+    return backorder_reminders_queue()

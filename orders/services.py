@@ -1,7 +1,7 @@
 """Every write to orders. Lock order everywhere: products (primary-key order, through
 catalog.services.products_lock), then order lines (primary-key order)."""
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from django.db import transaction
 
@@ -107,7 +107,7 @@ def _order_lines_lock(order: Order) -> tuple[dict, list[OrderLine]]:
     lines = list(order.lines.order_by("pk").select_for_update(of=("self",)))
     order.refresh_from_db(fields=["shipping_preference"])
     for line in lines:
-        line.order = order
+        line.order, line.product = order, products[line.product_id]
     return products, lines
 
 
@@ -123,15 +123,22 @@ def order_ship(*, order: Order) -> int:
         ready = [line for line in lines if line.allocated]
         if not ready:
             raise NothingToShip(f"Order {order.number} has no units ready to ship.")
-        units = sum(line.allocated for line in ready)
+        shipped = [{"name": line.product.name, "units": line.allocated} for line in ready]
+        movements = []
         for line in ready:
-            stock_ship(
+            movements += stock_ship(
                 product=products[line.product_id], entries=[(line.allocated, line_reference(line))]
             )
             line.shipped += line.allocated
             line.allocated = 0
         OrderLine.objects.bulk_update(ready, ["allocated", "shipped"])
-    return units
+        email_queue(
+            key=f"shipped:{order.pk}:{movements[0].pk}",
+            to=order.email,
+            event="shipped",
+            context={**order_email_facts(order=order, lines=lines), "shipped": shipped},
+        )
+    return sum(item["units"] for item in shipped)
 
 
 def order_shipping_preference_set(*, order: Order, preference: str) -> None:
@@ -144,16 +151,32 @@ def order_shipping_preference_set(*, order: Order, preference: str) -> None:
         order.save(update_fields=["shipping_preference"])
 
 
-def order_cancel_backorder(*, order: Order, line_id: int) -> int:
-    """The customer cancels the units of a line still waiting; returns units cancelled."""
+def order_cancel_backorders(
+    *, order: Order, line_ids: Collection[int], reason: str = "", by_staff: bool = False
+) -> int:
+    """Cancel the units still waiting on these lines of the order, by the customer or
+    by staff (with the reason they give the customer); returns units cancelled."""
     with transaction.atomic():
         products, lines = _order_lines_lock(order)
-        line = next((line for line in lines if line.pk == line_id), None)
-        if line is None or not line.backordered:
+        cancelling = [line for line in lines if line.pk in line_ids and line.backordered]
+        if not cancelling or len(cancelling) < len(set(line_ids)):
             raise NothingToCancel("That line has no back-ordered units to cancel.")
-        units = line.backordered
-        stock_backorder(product=products[line.product_id], units=-units)
-        line.cancelled += units
-        line.backordered = 0
-        line.save(update_fields=["cancelled", "backordered"])
-    return units
+        cancelled = [{"name": line.product.name, "units": line.backordered} for line in cancelling]
+        for line in cancelling:
+            stock_backorder(product=products[line.product_id], units=-line.backordered)
+            line.cancelled += line.backordered
+            line.backordered = 0
+        OrderLine.objects.bulk_update(cancelling, ["cancelled", "backordered"])
+        # A line's waiting units are cancelled once, so its ids name the event.
+        email_queue(
+            key=f"backorder-cancelled:{order.pk}:" + "-".join(str(line.pk) for line in cancelling),
+            to=order.email,
+            event="backorder_cancelled",
+            context={
+                **order_email_facts(order=order, lines=lines),
+                "cancelled": cancelled,
+                "by_staff": by_staff,
+                "reason": reason,
+            },
+        )
+    return sum(item["units"] for item in cancelled)

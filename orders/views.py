@@ -23,7 +23,7 @@ from orders.selectors import (
     order_lookup,
     order_status_json,
 )
-from orders.services import order_cancel_backorder, order_place, order_shipping_preference_set
+from orders.services import order_cancel_backorders, order_place, order_shipping_preference_set
 
 LOOKUP_WINDOW_SECONDS = 600
 
@@ -119,7 +119,7 @@ def order_status_json_view(request, token: str):
 def order_cancel_backorder_view(request, token: str, line_id: int):
     order = _order_or_404(token)
     try:
-        units = order_cancel_backorder(order=order, line_id=line_id)
+        units = order_cancel_backorders(order=order, line_ids=[line_id])
     except OrderError as error:
         messages.error(request, error.message)
     else:

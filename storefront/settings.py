@@ -156,11 +156,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BEAT_SCHEDULE = {
     "backorders-sweep": {"task": "backorders.tasks.backorders_sweep", "schedule": 60.0},
     "notifications-sweep": {"task": "notifications.tasks.emails_sweep", "schedule": 60.0},
+    "backorder-reminders": {"task": "backorders.tasks.backorder_reminders", "schedule": 3600.0},
 }
 
 # --- Store policy -----------------------------------------------------------------
 STORE_MAX_LINE_QUANTITY = env.int("STORE_MAX_LINE_QUANTITY", default=99)
 BACKORDER_ALLOCATION_BATCH_SIZE = env.int("BACKORDER_ALLOCATION_BATCH_SIZE", default=500)
+# A waiting back-order gets a "still waiting" email once per this many days.
+BACKORDER_REMINDER_DAYS = env.int("BACKORDER_REMINDER_DAYS", default=14)
 ORDER_LOOKUP_RATE_LIMIT = env.int("ORDER_LOOKUP_RATE_LIMIT", default=10)  # per IP per 10 min
 
 # --- Security ---------------------------------------------------------------------

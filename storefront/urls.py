@@ -10,5 +10,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz_view, name="healthz"),
     path("", include("orders.urls")),
+    path("", include("backorders.urls")),
     path("", include("catalog.urls")),
 ]

@@ -47,7 +47,7 @@ def buy(product: Product):
 
 def test_deny_product_never_oversells():
     product = product_create(sku="FILTERS", on_hand=10, policy=BackorderPolicy.DENY)
-    outcomes = concurrently(buy(product), 24)
+    outcomes = concurrently(buy(product), 40)
     refused = [o for o in outcomes if isinstance(o, PurchaseRefused)]
     assert len(outcomes) - len(refused) == 10
     assert all("is not available" in error.message for error in refused)
@@ -57,15 +57,16 @@ def test_deny_product_never_oversells():
 
 
 def test_allow_product_queues_the_rest_in_commit_order():
-    product = product_create(sku="KETTLE", on_hand=5)
-    outcomes = concurrently(buy(product), 20)
+    product = product_create(sku="KETTLE", on_hand=10)
+    outcomes = concurrently(buy(product), 40)
     assert not [o for o in outcomes if isinstance(o, Exception)]
     lines = OrderLine.objects.filter(product=product)
-    assert sum(line.allocated for line in lines) == 5
+    assert sum(line.allocated for line in lines) == 10
     queue = list(OrderLine.objects.backorder_queue(product.pk))
-    assert len(queue) == 15
-    # The line id comes from a sequence drawn under the product lock: commit order.
+    assert len(queue) == 30
+    # Ids are drawn and queue times read under the product lock: both follow commit order.
     assert [line.pk for line in queue] == sorted(line.pk for line in queue)
+    assert [line.queued_at for line in queue] == sorted(line.queued_at for line in queue)
     assert inventory_problems() == []
 
 
@@ -81,3 +82,21 @@ def test_two_workers_allocating_one_product_never_give_a_unit_twice(monkeypatch)
     product.refresh_from_db()
     assert (product.allocated, product.backordered) == (17, 13)
     assert inventory_problems() == []
+
+
+def test_two_workers_delivering_the_same_emails_send_each_once(monkeypatch):
+    from django.core import mail
+
+    from notifications.models import OutboxEmail
+    from notifications.services import emails_deliver
+
+    product = product_create(sku="KETTLE", on_hand=50)
+    monkeypatch.setattr("notifications.services.enqueue_on_commit", lambda *args: None)
+    for _ in range(12):
+        buy(product)()
+    email_ids = list(OutboxEmail.objects.values_list("pk", flat=True))
+    mail.outbox.clear()
+    reports = concurrently(lambda: emails_deliver(email_ids=email_ids), 4)
+    assert sorted(pk for report in reports for pk in report.sent) == sorted(email_ids)
+    keys = [message.extra_headers["X-Outbox-Key"] for message in mail.outbox]
+    assert len(keys) == len(set(keys)) == 12

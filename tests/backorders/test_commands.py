@@ -14,7 +14,7 @@ from catalog.models import Category, Inbound, Product, StockMovement
 from catalog.policy import BackorderPolicy
 from catalog.selectors import inbound_eta
 from orders.models import OrderLine
-from orders.services import order_cancel_backorder, order_ship
+from orders.services import order_cancel_backorders, order_ship
 from tests.factories import order_create, product_create
 
 
@@ -162,7 +162,7 @@ def test_check_inventory_passes_after_real_flows(run_on_commit, kettle):
     cancelled = order_create({mug: 3})
     run_on_commit(stock_receive, product=mug, quantity=3, reference="PO-1")
     order_ship(order=shipped)
-    order_cancel_backorder(order=cancelled, line_id=cancelled.lines.get().pk)
+    order_cancel_backorders(order=cancelled, line_ids=[cancelled.lines.get().pk])
     order_create({mug: 5})
 
     output, err = run("check_inventory")

@@ -5,69 +5,22 @@ at the head of the queue, stock is received through the real receiving service, 
 same page then shows it allocated, with the "back-order allocated" email sent.
 """
 
-import contextlib
-import os
 import re
-from pathlib import Path
 
 import pytest
 from django.core import mail
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from backorders.services import stock_receive
 from notifications.models import OutboxEmail
+from tests.browser.conftest import screenshot_on_failure
 from tests.factories import product_create
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SHOPPER_EMAIL = "queue.shopper@example.com"
 QUANTITY = 2
 STATUS_JSON = "async () => (await fetch('status.json', {cache: 'no-store'})).json()"
-
-
-@pytest.fixture(scope="module")
-def _orm_beside_playwright():
-    """Playwright's sync API keeps an event loop running in the test thread, which makes
-    Django refuse ORM calls there (SynchronousOnlyOperation). The test thread only talks
-    to the database between browser steps, never concurrently, so allow it; module scope
-    keeps it on until the database flush after each test, and restores it afterwards."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def browser(_orm_beside_playwright):
-    if not CHROMIUM.exists():
-        reason = f"the system Chromium is missing at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and {reason}")
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url)
-    yield context.new_page()
-    context.close()
-
-
-@contextlib.contextmanager
-def screenshot_on_failure(page: Page, path: Path):
-    try:
-        yield
-    except BaseException as error:
-        page.screenshot(path=str(path), full_page=True)
-        error.add_note(f"screenshot of the page at failure: {path} ({page.url})")
-        raise
 
 
 def test_backorder_journey_from_catalog_to_allocation(page: Page, tmp_path):

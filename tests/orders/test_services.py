@@ -13,7 +13,7 @@ from orders.exceptions import (
     PurchaseRefused,
 )
 from orders.models import Order, OrderLine, OrderStatus
-from orders.services import order_cancel_backorder, order_place, order_ship
+from orders.services import order_cancel_backorders, order_place, order_ship
 from tests.factories import order_create, product_create
 
 pytestmark = pytest.mark.django_db
@@ -147,18 +147,18 @@ def test_customer_cancels_back_ordered_units():
     kettle = product_create(sku="KETTLE", on_hand=1)
     order = order_create({kettle: 3})
     line = order.lines.get()
-    assert order_cancel_backorder(order=order, line_id=line.pk) == 2
+    assert order_cancel_backorders(order=order, line_ids=[line.pk]) == 2
     line.refresh_from_db()
     assert (line.allocated, line.backordered, line.cancelled) == (1, 0, 2)
     assert counters(kettle) == (1, 1, 0)
     with pytest.raises(NothingToCancel):
-        order_cancel_backorder(order=order, line_id=line.pk)
+        order_cancel_backorders(order=order, line_ids=[line.pk])
 
 
 def test_cancel_refuses_a_line_of_another_order():
     grinder = product_create(sku="GRINDER")
     mine, theirs = order_create({grinder: 1}), order_create({grinder: 1})
     with pytest.raises(NothingToCancel):
-        order_cancel_backorder(order=mine, line_id=theirs.lines.get().pk)
+        order_cancel_backorders(order=mine, line_ids=[theirs.lines.get().pk])
     assert OrderLine.objects.filter(cancelled__gt=0).count() == 0
     assert Product.objects.get(pk=grinder.pk).backordered == 2
