@@ -129,3 +129,38 @@ def test_staff_reordering_is_not_reported_as_a_fifo_breach(store):
     backorders_allocate(product_id=grinder.pk)  # the first order's line gets 1 of 2
     backorder_reprioritize(line_id=store["second"].lines.get().pk, priority=9)
     assert inventory_problems() == []
+
+
+def test_staff_cancel_back_orders_with_a_reason(admin_client, store, run_on_commit):
+    from django.core import mail
+
+    url = reverse("admin:backorders_queuedbackorder_changelist")
+    selected = [line.pk for line in OrderLine.objects.filter(backordered__gt=0)]
+    action = {"action": "cancel_backorders", "_selected_action": selected}
+    page = admin_client.post(url, action)
+    assert page.status_code == 200 and b"Reason the customer will read" in page.content
+    response = run_on_commit(admin_client.post, url, {**action, "reason": "Discontinued."})
+    assert response.status_code == 302
+    assert OrderLine.objects.filter(backordered__gt=0).count() == 0
+    told = sorted(m.to[0] for m in mail.outbox if "cancelled" in m.subject)
+    assert told == ["first@example.com", "second@example.com"]
+    assert all("Why: Discontinued." in m.body for m in mail.outbox if "cancelled" in m.subject)
+
+
+def test_staff_resend_a_failed_email(admin_client, store, run_on_commit):
+    email = OutboxEmail.objects.first()
+    OutboxEmail.objects.filter(pk=email.pk).update(status=OutboxEmail.Status.FAILED)
+    url = reverse("admin:notifications_outboxemail_changelist")
+    action = {"action": "resend", "_selected_action": [email.pk]}
+    assert run_on_commit(admin_client.post, url, action).status_code == 302
+    email.refresh_from_db()
+    assert email.status == OutboxEmail.Status.SENT
+
+
+def test_back_in_stock_sign_ups_are_listed(admin_client, store):
+    from backorders.services import back_in_stock_signup
+
+    timer = product_create(sku="TIMER", policy="deny")
+    back_in_stock_signup(product=timer, email="wait@example.com")
+    response = admin_client.get(reverse("admin:backorders_backinstocksignup_changelist"))
+    assert b"wait@example.com" in response.content

@@ -115,3 +115,20 @@ def test_sweep_delivers_overdue_and_abandoned_emails_but_not_fresh_ones():
     assert sorted(m.extra_headers["X-Outbox-Key"] for m in mail.outbox) == ["b", "c"]
     fresh.refresh_from_db()
     assert fresh.status == OutboxEmail.Status.PENDING
+
+
+def test_the_task_schedules_a_transient_failure_for_later():
+    from notifications.tasks import emails_deliver_task
+
+    email = queue()
+    with (
+        mock.patch(SEND, side_effect=smtplib.SMTPServerDisconnected("gone")),
+        mock.patch.object(emails_deliver_task, "apply_async") as later,
+    ):
+        assert emails_deliver_task.run([email.pk]) == 0
+    ((args, kwargs),) = later.call_args_list
+    assert args == (([email.pk],),) and 0 < kwargs["countdown"] <= 30
+    OutboxEmail.objects.filter(pk=email.pk).update(next_attempt_at=timezone.now())
+    assert emails_deliver_task.run([email.pk]) == 1
+    email.refresh_from_db()
+    assert (email.status, email.attempts) == (OutboxEmail.Status.SENT, 2)

@@ -7,12 +7,15 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from backorders.services import stock_receive
+from backorders.services import back_in_stock_signup, stock_receive
 from catalog.models import Inbound, Product
 from catalog.policy import BackorderPolicy
 from catalog.services import ProductRow, inbound_create, products_import
+from orders.models import Order
+from orders.services import order_place
 
 DEMO_ADMIN = ("admin", "admin")
+DEMO_SHOPPER_DOMAIN = "@demo.example.com"
 ALLOW, LIMITED, DENY = BackorderPolicy.ALLOW, BackorderPolicy.ALLOW_LIMITED, BackorderPolicy.DENY
 
 # sku, name, price, category, policy, limit, lead time, stock on hand, (inbound units, in days)
@@ -71,6 +74,19 @@ class Command(BaseCommand):
                         expected_date=today + datetime.timedelta(days=days),
                         reference=reference,
                     )
+            if not Order.objects.filter(email__endswith=DEMO_SHOPPER_DOMAIN).exists():
+                # A queue to join: shoppers who back-ordered the grinder before you.
+                for number in range(1, 4):
+                    order_place(
+                        quantities={products["BREW-GRINDER"].pk: number},
+                        email=f"shopper{number}{DEMO_SHOPPER_DOMAIN}",
+                        name=f"Demo shopper {number}",
+                        shipping_address=f"{number} Queue Street\nFifo Town",
+                        backorder_accepted=True,
+                    )
+                back_in_stock_signup(
+                    product=products["KIT-TIMER"], email=f"waiting{DEMO_SHOPPER_DOMAIN}"
+                )
         self.stdout.write(self.style.SUCCESS("Demo catalog ready."))
         if not settings.DEBUG:
             self.stdout.write("DEBUG is off: no demo admin account created.")
