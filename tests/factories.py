@@ -1,13 +1,17 @@
 """Small builders that make data through the real services where stock is involved."""
 
+import datetime
 from decimal import Decimal
 
+from django.db import transaction
 from django.test import TestCase
+from django.utils import timezone
 
 from backorders.services import stock_receive
 from catalog.models import Category, Product
 from catalog.policy import BackorderPolicy
-from orders.models import Order
+from catalog.services import products_lock, stock_backorder
+from orders.models import Order, OrderLine
 from orders.services import order_place
 
 
@@ -57,3 +61,28 @@ def order_create(
             shipping_preference=shipping_preference,
             backorder_accepted=True,
         )
+
+
+def backorders_bulk_create(product: Product, count: int) -> list[Order]:
+    """`count` one-unit orders waiting for `product`, written set-based for tests that
+    need a long queue (placing them one by one would take most of the test)."""
+    orders = Order.objects.bulk_create(
+        Order(email=f"queued{i}@example.com", name=f"Shopper {i}", shipping_address="1 Street")
+        for i in range(count)
+    )
+    start = timezone.now()
+    OrderLine.objects.bulk_create(
+        OrderLine(
+            order=order,
+            product=product,
+            unit_price=product.price,
+            quantity=1,
+            backordered=1,
+            queued_units=1,
+            queued_at=start + datetime.timedelta(microseconds=i),
+        )
+        for i, order in enumerate(orders)
+    )
+    with transaction.atomic():
+        stock_backorder(product=products_lock(product_ids=[product.pk])[product.pk], units=count)
+    return orders
