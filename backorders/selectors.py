@@ -1,8 +1,15 @@
+import datetime
+
 from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from catalog.models import Product, StockMovement
+from notifications.selectors import emails_overdue_count
 from orders.models import OrderLine
+
+# Far beyond the sweep's minute and the longest retry delay: only a stopped beat or
+# broken delivery leaves an email this late.
+EMAIL_OVERDUE = datetime.timedelta(hours=2)
 
 
 def products_needing_allocation() -> list[int]:
@@ -74,5 +81,11 @@ def inventory_problems() -> list[str]:
         problems.append(
             f"invariant 4 (FIFO): line {line.pk} of {line.product.sku} still waits while a "
             "later back-order of the same product was served"
+        )
+    overdue = emails_overdue_count(by=EMAIL_OVERDUE)
+    if overdue:
+        problems.append(
+            f"invariant 5 (no email lost): {overdue} email(s) overdue by more than "
+            f"{EMAIL_OVERDUE}; is beat running? (see docs/operations.md)"
         )
     return problems

@@ -96,3 +96,19 @@ def test_fifo_check_catches_a_line_served_out_of_turn():
     late = order_create({grinder: 1})
     OrderLine.objects.filter(order=late).update(allocated=1, backordered=0)
     assert any(problem.startswith("invariant 4") for problem in inventory_problems())
+
+
+def test_check_names_emails_left_unsent_for_hours():
+    import datetime
+
+    from django.utils import timezone
+
+    grinder = product_create(sku="GRINDER")
+    order_create({grinder: 1})
+    assert inventory_problems() == []
+    OutboxEmail.objects.update(
+        status=OutboxEmail.Status.PENDING,
+        next_attempt_at=timezone.now() - datetime.timedelta(hours=3),
+    )
+    (problem,) = inventory_problems()
+    assert problem.startswith("invariant 5") and "1 email(s) overdue" in problem
