@@ -8,20 +8,36 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Min, Prefetch
-from django.db.models.functions import Now
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Exists,
+    Expression,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Concat, JSONArray, JSONObject, Now
 from django.utils import timezone
 
 from backorders.exceptions import BackorderError
 from backorders.models import BackInStockSignup
 from catalog.models import Product
 from catalog.policy import Availability
-from catalog.services import products_lock, stock_allocate, stock_increase
+from catalog.services import products_lock, stock_allocate_rows, stock_increase
 from notifications.selectors import emails_written
-from notifications.services import Email, emails_queue
-from orders.models import Order, OrderLine
-from orders.selectors import order_email_facts
-from orders.services import line_reference
+from notifications.services import Email, emails_queue, emails_queue_rows
+from orders.models import LINE_REFERENCE, Order, OrderLine, ShippingPreference
+from orders.selectors import order_email_facts, order_email_facts_expression
 from storefront.celery import enqueue_on_commit
 
 MAX_RECEIPT_QUANTITY = 1_000_000
@@ -125,82 +141,102 @@ def backorders_allocate(*, product_id: int, batch_size: int | None = None) -> in
 
 
 def _allocate_batch(*, product_id: int, batch_size: int) -> int:
+    """One transaction: fill the head of the queue, set-based (a popular product can
+    have tens of thousands waiting)."""
     with transaction.atomic():
         product = products_lock(product_ids=[product_id]).get(product_id)
         if product is None or product.available <= 0 or product.backordered <= 0:
             return 0
+        # Every writer of a waiting line locks its product first, so the head cannot
+        # change under us; still lock its lines, in pk order like every transaction.
         head = list(
             OrderLine.objects.backorder_queue(product_id).values_list("pk", "backordered")[
                 :batch_size
             ]
         )
-        # Every writer of a waiting line locks its product first, so the head cannot
-        # change under us; still lock the lines, in pk order like every transaction.
         list(
             OrderLine.objects.filter(pk__in=[pk for pk, _ in head])
             .order_by("pk")
             .select_for_update(of=("self",))
             .values_list("pk")
         )
-        waiting_of = dict(head)
-        fills = []  # (line id, units), head first
+        fills = []  # (line id, units, waiting), head first; only the last may be partial
         available = product.available
         for pk, waiting in head:
             if available == 0:
                 break
-            fills.append((pk, min(available, waiting)))
+            fills.append((pk, min(available, waiting), waiting))
             available -= fills[-1][1]
-        whole = [pk for pk, units in fills if units == waiting_of[pk]]
-        OrderLine.objects.filter(pk__in=whole).update(
+        partial_pk, partial_units, partial_waiting = fills[-1]
+        if partial_units == partial_waiting:
+            partial_pk = None
+        # Written before the lines change: each line's fill is all it waits for, but
+        # the partly filled head's.
+        # The served lines as the head of the queue rather than a list of 1,000 ids:
+        # one parameter instead of a thousand in each of the statements below.
+        head_served = OrderLine.objects.backorder_queue(product_id).values("pk")[: len(fills)]
+        served = OrderLine.objects.filter(pk__in=Subquery(head_served))
+        units = Case(
+            When(pk=partial_pk, then=Value(partial_units)),
+            default=F("backordered"),
+            output_field=IntegerField(),
+        )
+        allocated = stock_allocate_rows(
+            product=product, source=served, units=units, reference=LINE_REFERENCE
+        )
+        _emails_queue_allocated(product=product, served=served, units=units)
+        OrderLine.objects.filter(pk__in=[pk for pk, _, _ in fills]).exclude(pk=partial_pk).update(
             allocated=F("allocated") + F("backordered"), backordered=0
         )
-        for pk, units in fills[len(whole) :]:  # at most one: the partly filled head
-            OrderLine.objects.filter(pk=pk).update(
-                allocated=F("allocated") + units, backordered=F("backordered") - units
+        if partial_pk is not None:
+            OrderLine.objects.filter(pk=partial_pk).update(
+                allocated=F("allocated") + partial_units,
+                backordered=F("backordered") - partial_units,
             )
-        lines = OrderLine.objects.select_related("order").in_bulk([pk for pk, _ in fills])
-        served = [(lines[pk], units) for pk, units in fills]
-        movements = stock_allocate(
-            product=product,
-            entries=[(units, line_reference(line)) for line, units in served],
-            from_backorder=True,
-        )
-        _emails_queue_allocated(product, served, movements)
-        return sum(units for _, units in fills)
+        return allocated
 
 
-def _emails_queue_allocated(product: Product, served, movements) -> None:
-    """One email per order served; the key names this fill (its ledger row), so a
+def _emails_queue_allocated(*, product: Product, served: QuerySet, units: Expression) -> None:
+    """One email per order served (an order has one line per product). The key names
+    the line and how much of its back-order has been served after this fill, so a
     second write of the same event is a no-op."""
-    still_waiting = set(
-        OrderLine.objects.filter(
-            order_id__in={line.order_id for line, _ in served}, backordered__gt=0
-        ).values_list("order_id", flat=True)
+    still_waiting = ExpressionWrapper(F("backordered") - units, IntegerField())
+    others_waiting = OrderLine.objects.filter(
+        order_id=OuterRef("order_id"), backordered__gt=0
+    ).exclude(pk=OuterRef("pk"))
+    ships_now = Case(
+        When(order__shipping_preference=ShippingPreference.SHIP_READY_NOW, then=True),
+        When(Q(backordered__gt=units) | Q(Exists(others_waiting)), then=False),
+        default=True,
+        output_field=BooleanField(),
     )
-    emails = []
-    for (line, units), movement in zip(served, movements, strict=True):
-        order = line.order
-        facts = order_email_facts(order=order)
-        emails.append(
-            Email(
-                key=f"backorder-allocated:{line.pk}:{movement.pk}",
-                to=order.email,
-                event="backorder_allocated",
-                context={
-                    **facts,
-                    "served": [
-                        {
-                            "name": product.name,
-                            "sku": product.sku,
-                            "units": units,
-                            "still_waiting": line.backordered,
-                        }
-                    ],
-                    "ships_now": facts["ships_ready_now"] or order.pk not in still_waiting,
-                },
-            )
-        )
-    emails_queue(emails=emails)
+    facts = order_email_facts_expression()
+    served_after = ExpressionWrapper(
+        F("queued_units") - F("cancelled") - still_waiting, IntegerField()
+    )
+    emails_queue_rows(
+        source=served,
+        key=Concat(
+            Value("backorder-allocated:"),
+            Cast(F("id"), CharField()),
+            Value(":"),
+            Cast(served_after, CharField()),
+        ),
+        to=F("order__email"),
+        event="backorder_allocated",
+        context=JSONObject(
+            **facts,
+            ships_now=ships_now,
+            served=JSONArray(
+                JSONObject(
+                    name=Value(product.name),
+                    sku=Value(product.sku),
+                    units=units,
+                    still_waiting=still_waiting,
+                )
+            ),
+        ),
+    )
 
 
 def backorder_reprioritize(*, line_id: int, priority: int) -> None:

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -13,6 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
 from urllib.parse import quote
+
+import django
+import psycopg
+import redis
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection, connections
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -23,14 +32,14 @@ BENCH_ENVIRONMENT = {
     "DJANGO_SETTINGS_MODULE": "storefront.settings",
     "SECRET_KEY": "bench-only-secret-key-not-for-production",
     "SITE_URL": "http://127.0.0.1:8000",
+    # Nothing this process sends may land in the project's var/mail.
+    "EMAIL_URL": "memorymail://",
 }
 
 
 def django_setup() -> None:
     for name, value in BENCH_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
-    import django
-    from django.conf import settings
 
     django.setup()
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
@@ -67,9 +76,14 @@ class Figure:
         return "PASS" if self.target.met_by(self.value) else "MISS"
 
     def line(self) -> str:
-        value = f"{self.value:,.2f}" if abs(self.value) < 100 else f"{self.value:,.0f}"
+        if math.isnan(self.value):
+            value = "n/a"
+        elif self.value == int(self.value) or abs(self.value) >= 100:
+            value = f"{self.value:,.0f}"
+        else:
+            value = f"{self.value:,.2f}"
         target = f"target {self.target} {self.unit}".strip() if self.target else ""
-        return f"  {self.label:<46} {value:>12} {self.unit:<10} {target:<22} {self.verdict}"
+        return f"  {self.label:<50} {value:>9} {self.unit:<9} {target:<22} {self.verdict}"
 
 
 class Report:
@@ -89,8 +103,8 @@ class Report:
         print(f"  {text}", flush=True)
 
     def check(self, label: str, problems: Sequence[str]) -> bool:
-        """A correctness check: 1 when `problems` is empty, else 0 (target ≥ 1)."""
-        self.add(label, 0 if problems else 1, "ok", Target(1, at_least=True))
+        """A correctness check: passes when `problems` is empty; prints the first few."""
+        self.add(label, len(problems), "problems", Target(0, at_least=False))
         for problem in problems[:10]:
             self.note(f"    ! {problem}")
         return not problems
@@ -104,9 +118,6 @@ def section(title: str) -> None:
 
 
 def _admin_connection():
-    import psycopg
-    from django.conf import settings
-
     database = settings.DATABASES["default"]
     return psycopg.connect(
         host=database["HOST"] or "127.0.0.1",
@@ -119,14 +130,10 @@ def _admin_connection():
 
 
 def _database_drop(admin, name: str) -> None:
-    from psycopg import sql
-
     admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _point_django_at(name: str) -> None:
-    from django.db import connections
-
     connections.close_all()
     # settings.DATABASES["default"] is the dict the connection reads its settings from.
     connections["default"].settings_dict["NAME"] = name
@@ -134,21 +141,18 @@ def _point_django_at(name: str) -> None:
 
 def database_url(name: str) -> str:
     """A DATABASE_URL for child processes (gunicorn, Celery) naming database `name`."""
-    from django.conf import settings
-
     database = settings.DATABASES["default"]
-    password = f":{quote(database['PASSWORD'], safe='')}" if database["PASSWORD"] else ""
-    host = database["HOST"] or "127.0.0.1"
-    return f"postgres://{quote(database['USER'], safe='')}{password}@{host}:{database['PORT'] or 5432}/{name}"
+    user = quote(database["USER"], safe="")
+    if database["PASSWORD"]:
+        user += ":" + quote(database["PASSWORD"], safe="")
+    host = f"{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}"
+    return f"postgres://{user}@{host}/{name}"
 
 
 @contextmanager
 def bench_database(benchmark: str) -> Iterator[str]:
     """A fresh, migrated database `storefront_bench_<benchmark>` that Django uses while
     the block runs; dropped afterwards. Yields its URL for child processes."""
-    from django.core.management import call_command
-    from psycopg import sql
-
     name = f"storefront_bench_{benchmark}"
     original = _current_database_name()
     with _admin_connection() as admin:
@@ -165,8 +169,6 @@ def bench_database(benchmark: str) -> Iterator[str]:
 
 
 def _current_database_name() -> str:
-    from django.db import connections
-
     return connections["default"].settings_dict["NAME"]
 
 
@@ -175,14 +177,14 @@ def postgres_version() -> str:
         return admin.execute("SHOW server_version").fetchone()[0]
 
 
-def vacuum_analyze(*tables: str) -> None:
-    """Fresh planner statistics and visibility maps, so set-built data plans as a live
-    table would (autovacuum may not have reached it yet)."""
-    from django.db import connection
-
+def database_settle(*tables: str) -> None:
+    """Fresh planner statistics and visibility maps for `tables` (set-built data plans
+    as a live table's would; autovacuum may not have reached it yet), then a checkpoint,
+    so that no timed run pays for the writes of the one before."""
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"VACUUM ANALYZE {table}")
+        cursor.execute("CHECKPOINT")
 
 
 @contextmanager
@@ -250,6 +252,13 @@ def child_environment(**overrides: str) -> dict[str, str]:
     return env
 
 
+def log_path(name: str) -> Path:
+    """Where a child process writes its output; kept after the run for a look."""
+    directory = Path(tempfile.gettempdir()) / "storefront-bench"
+    directory.mkdir(exist_ok=True)
+    return directory / f"{name}.log"
+
+
 def log_tail(log: Path, lines: int = 20) -> str:
     if not log.exists():
         return "(no log)"
@@ -262,3 +271,96 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float:
         return float("nan")
     rank = max(1, math.ceil(fraction * len(sorted_values)))
     return sorted_values[rank - 1]
+
+
+def redis_version(url: str = "redis://127.0.0.1:6379/0") -> str:
+    try:
+        return redis.Redis.from_url(url, socket_connect_timeout=2).info("server")["redis_version"]
+    except redis.RedisError:
+        return "unreachable"
+
+
+# --- CPU accounting -------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# pid, command name, process group → does the process belong to a group?
+ProcessMatch = Callable[[int, str, int], bool]
+
+
+def _processes() -> Iterator[tuple[int, str, int, float]]:
+    """(pid, command name, process group, CPU seconds) of every process. A process's
+    seconds include its children that have exited (the postmaster's include the
+    backends of closed connections), so a group's total survives a child's exit."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # it exited meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()  # fields[0] is stat's 3rd field
+        cpu = sum(map(int, fields[11:15])) / CLOCK_TICKS  # utime, stime, cutime, cstime
+        yield int(entry.name), name, int(fields[2]), cpu
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds all CPUs have spent busy since boot (not idle, not waiting on I/O)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+class CpuMeter:
+    """CPU seconds used by named groups of processes while a block runs, and by the
+    rest of the machine (other users of this shared machine included). A process that
+    exits inside the block counts only once its parent has reaped it, under the parent's
+    group."""
+
+    def __init__(self, groups: dict[str, ProcessMatch]):
+        self.groups = groups
+        self.used: dict[str, float] = {}
+        self.seconds = 0.0
+
+    def _snapshot(self) -> dict[str, dict[int, float]]:
+        snapshot: dict[str, dict[int, float]] = {group: {} for group in self.groups}
+        for pid, name, group_id, cpu in _processes():
+            for group, match in self.groups.items():
+                if match(pid, name, group_id):
+                    snapshot[group][pid] = cpu
+                    break
+        return snapshot
+
+    def __enter__(self) -> "CpuMeter":
+        self._start = (time.monotonic(), _machine_busy_seconds(), self._snapshot())
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        start_time, start_busy, before = self._start
+        after = self._snapshot()
+        self.seconds = time.monotonic() - start_time
+        for group in self.groups:
+            self.used[group] = sum(
+                cpu - before[group].get(pid, 0.0) for pid, cpu in after[group].items()
+            )
+        self.used["rest of the machine"] = (
+            _machine_busy_seconds() - start_busy - sum(self.used.values())
+        )
+
+    def summary(self) -> str:
+        available = self.seconds * (os.cpu_count() or 1)
+        parts = ", ".join(f"{group} {cpu:.1f}" for group, cpu in self.used.items())
+        return f"CPU seconds used: {parts}; of {available:.1f} available ({self.seconds:.1f} s)"
+
+
+def in_process_group(process: subprocess.Popen) -> ProcessMatch:
+    return lambda pid, name, group_id: group_id == process.pid
+
+
+def this_process(pid: int, name: str, group_id: int) -> bool:
+    return pid == os.getpid()
+
+
+def postgres_server(pid: int, name: str, group_id: int) -> bool:
+    return name.startswith("postgres")

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Expression, F, QuerySet, Value
 from django.utils import timezone
 from django.utils.text import slugify
 
 from catalog.models import Category, Inbound, Product, StockMovement
+from storefront.db import insert_from_select
 
 # (units, reference) for one ledger row
 StockEntry = tuple[int, str]
@@ -78,6 +79,29 @@ def stock_allocate(
     units = sum(n for n, _ in entries)
     _counters_move(product, allocated=units, backordered=-units if from_backorder else 0)
     return _ledger_append(product, StockMovement.Kind.ALLOCATION, entries, on_hand=0, allocated=1)
+
+
+def stock_allocate_rows(
+    *, product: Product, source: QuerySet, units: Expression, reference: Expression
+) -> int:
+    """stock_allocate(from_backorder=True) for many rows at once: one ledger row per
+    row of `source`, `units` and `reference` computed in the database. Returns units."""
+    now = timezone.now()
+    moved = insert_from_select(
+        model=StockMovement,
+        source=source,
+        values={
+            "product": Value(product.pk),
+            "kind": Value(StockMovement.Kind.ALLOCATION),
+            "on_hand_delta": Value(0),
+            "allocated_delta": units,
+            "reference": reference,
+            "created_at": Value(now),
+        },
+        returning="allocated_delta",
+    )
+    _counters_move(product, allocated=sum(moved), backordered=-sum(moved))
+    return sum(moved)
 
 
 def stock_ship(*, product: Product, entries: Sequence[StockEntry]) -> list[StockMovement]:

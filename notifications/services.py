@@ -14,12 +14,13 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Expression, F, QuerySet, Value
 from django.utils import timezone
 
 from notifications.models import OutboxEmail
 from notifications.rendering import email_render
 from storefront.celery import enqueue_on_commit
+from storefront.db import insert_from_select
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +47,6 @@ def emails_queue(*, emails: Sequence[Email]) -> None:
     Their delivery is published after commit."""
     if not emails:
         return
-    from notifications.tasks import emails_deliver_task  # tasks import this module
-
     now = timezone.now()
     OutboxEmail.objects.bulk_create(
         [
@@ -63,13 +62,45 @@ def emails_queue(*, emails: Sequence[Email]) -> None:
         ],
         ignore_conflicts=True,
     )
-    pending = list(
-        OutboxEmail.objects.filter(
-            key__in=[email.key for email in emails], status=OutboxEmail.Status.PENDING
-        ).values_list("pk", flat=True)
+    # By key alone (the unique index): a repeated event's row may already be sent.
+    written = OutboxEmail.objects.filter(key__in=[email.key for email in emails])
+    _deliver_after_commit(
+        [pk for pk, status in written.values_list("pk", "status") if status == "pending"]
     )
-    for start in range(0, len(pending), DELIVERY_BATCH):
-        enqueue_on_commit(emails_deliver_task, pending[start : start + DELIVERY_BATCH])
+
+
+def emails_queue_rows(
+    *, source: QuerySet, key: Expression, to: Expression, event: str, context: Expression
+) -> int:
+    """emails_queue for many events at once: one email per row of `source`, its key,
+    recipient and facts (a JSONObject) computed in the database. Returns emails written."""
+    now = timezone.now()
+    email_ids = insert_from_select(
+        model=OutboxEmail,
+        source=source,
+        values={
+            "key": key,
+            "event": Value(event),
+            "to_email": to,
+            "context": context,
+            "subject": Value(""),
+            "status": Value(OutboxEmail.Status.PENDING),
+            "attempts": Value(0),
+            "last_error": Value(""),
+            "created_at": Value(now),
+            "next_attempt_at": Value(now),
+        },
+        ignore_conflicts=True,
+    )
+    _deliver_after_commit(email_ids)
+    return len(email_ids)
+
+
+def _deliver_after_commit(email_ids: Sequence[int]) -> None:
+    from notifications.tasks import emails_deliver_task  # tasks import this module
+
+    for start in range(0, len(email_ids), DELIVERY_BATCH):
+        enqueue_on_commit(emails_deliver_task, email_ids[start : start + DELIVERY_BATCH])
 
 
 @dataclass(frozen=True)
@@ -209,8 +240,5 @@ def emails_resend(*, email_ids: Sequence[int]) -> int:
         OutboxEmail.objects.filter(pk__in=ids).update(
             status=OutboxEmail.Status.PENDING, attempts=0, next_attempt_at=timezone.now()
         )
-        from notifications.tasks import emails_deliver_task
-
-        for start in range(0, len(ids), DELIVERY_BATCH):
-            enqueue_on_commit(emails_deliver_task, ids[start : start + DELIVERY_BATCH])
+        _deliver_after_commit(ids)
     return len(ids)

