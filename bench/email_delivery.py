@@ -1,8 +1,9 @@
 """Email delivery: 20,000 outbox emails (the facts of a real "order placed" email)
 delivered by two Celery worker processes through Redis to a local SMTP sink.
 
-Workers: two worker nodes, each `celery -A storefront worker --concurrency=1` (prefork:
-one pool process each, so two processes send), on a Redis database of their own
+Workers: two worker processes, each `celery -A storefront worker --queues=email
+--pool=threads --concurrency=4` (the Procfile's mailer: sending mostly waits on the
+SMTP server, so each process overlaps a few sends), on a Redis database of their own
 (flushed first). The SMTP sink is aiosmtpd in this process, counting messages by their
 X-Outbox-Key header. The emails are written with notifications.services.emails_queue
 (publishing patched off); once both workers answer a ping, the bench publishes the
@@ -67,6 +68,8 @@ PROFILE_EMAILS = 500
 PROFILE_LINES = 15
 TARGET_RATE = Target(500, at_least=True)
 DELIVER_TASK = "notifications.tasks.emails_deliver"
+EMAIL_QUEUE = "email"  # CELERY_TASK_ROUTES
+THREADS_PER_WORKER = 4
 SINK = "this process (SMTP sink)"
 # Cheaper than parsing the message: the sink's CPU is the bench's, not the store's.
 OUTBOX_KEY_HEADER = re.compile(rb"^X-Outbox-Key: (\S+)\r?$", re.MULTILINE)
@@ -180,7 +183,9 @@ def worker_command(index: int) -> list[str]:
         "-A",
         "storefront",
         "worker",
-        "--concurrency=1",
+        f"--queues={EMAIL_QUEUE}",
+        "--pool=threads",
+        f"--concurrency={THREADS_PER_WORKER}",
         "--loglevel=warning",
         f"--hostname=bench{index}@%h",
         "--without-gossip",
@@ -207,7 +212,9 @@ def deliver(publisher: Celery, ids: list[int], sink: CountingSink) -> float | No
     when that takes more than DELIVERY_TIMEOUT."""
     start = time.perf_counter()
     for offset in range(0, len(ids), DELIVERY_BATCH):
-        publisher.send_task(DELIVER_TASK, args=[ids[offset : offset + DELIVERY_BATCH]])
+        publisher.send_task(
+            DELIVER_TASK, args=[ids[offset : offset + DELIVERY_BATCH]], queue=EMAIL_QUEUE
+        )
     done = wait_until(
         lambda: sink.received >= len(ids) and sent_count(ids) == len(ids),
         timeout=DELIVERY_TIMEOUT,

@@ -77,6 +77,7 @@ def workers(tmp_path):
                 "storefront",
                 "worker",
                 "--concurrency=1",
+                "--queues=celery,email",
                 "--loglevel=info",
                 "--without-heartbeat",
                 "--without-mingle",
