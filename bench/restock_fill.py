@@ -18,20 +18,17 @@ timing runs on its own fresh queue, store and floor taking turns to go first.
 
 import contextlib
 import cProfile
-import datetime
 import io
 import math
 import pstats
 import re
 import statistics
 import time
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from backorders.selectors import inventory_problems
 from backorders.services import backorders_allocate, stock_receive
@@ -43,11 +40,10 @@ from bench.harness import (
     publishing_off,
     section,
 )
-from catalog.models import Category, Product, StockMovement
-from catalog.policy import BackorderPolicy
-from catalog.services import products_lock, stock_backorder
+from catalog.models import Product, StockMovement
 from notifications.models import OutboxEmail
-from orders.models import ORDER_NUMBER_OFFSET, Order, OrderLine, ShippingPreference
+from orders.models import ORDER_NUMBER_OFFSET, OrderLine, ShippingPreference
+from tests.factories import backorders_bulk_create, product_create
 
 NAME = "restock_fill"
 QUEUE_LENGTH = 20_000
@@ -127,45 +123,8 @@ FLOOR_STATEMENTS = [
 def queue_build(*, sku: str, length: int) -> Product:
     """A product with `length` one-unit back-orders, each its own order, queued in
     order; counters and lines as order placement would leave them (no stock yet)."""
-    category, _ = Category.objects.get_or_create(name="Bench", slug="bench")
-    product = Product.objects.create(
-        sku=sku,
-        slug=sku.lower(),
-        name=f"Bench item {sku}",
-        category=category,
-        price=Decimal("10.00"),
-        backorder_policy=BackorderPolicy.ALLOW,
-    )
-    orders = Order.objects.bulk_create(
-        (
-            Order(
-                email=f"{sku.lower()}-{i}@example.com",
-                name=f"Shopper {i}",
-                shipping_address="1 Queue Street\nFifo Town",
-                backorder_accepted=True,
-            )
-            for i in range(length)
-        ),
-        batch_size=BUILD_BATCH,
-    )
-    start = timezone.now()
-    OrderLine.objects.bulk_create(
-        (
-            OrderLine(
-                order=order,
-                product=product,
-                unit_price=product.price,
-                quantity=1,
-                backordered=1,
-                queued_units=1,
-                queued_at=start + datetime.timedelta(microseconds=i),
-            )
-            for i, order in enumerate(orders)
-        ),
-        batch_size=BUILD_BATCH,
-    )
-    with transaction.atomic():
-        stock_backorder(product=products_lock(product_ids=[product.pk])[product.pk], units=length)
+    product = product_create(sku=sku, name=f"Bench item {sku}", category="Bench")
+    backorders_bulk_create(product, length, batch_size=BUILD_BATCH)
     product.refresh_from_db()
     return product
 

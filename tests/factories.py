@@ -63,25 +63,38 @@ def order_create(
         )
 
 
-def backorders_bulk_create(product: Product, count: int) -> list[Order]:
-    """`count` one-unit orders waiting for `product`, written set-based for tests that
-    need a long queue (placing them one by one would take most of the test)."""
+def backorders_bulk_create(
+    product: Product, count: int, *, batch_size: int | None = None
+) -> list[Order]:
+    """`count` one-unit orders waiting for `product`, as placement would leave them but
+    written set-based, for tests and benchmarks that need a long queue."""
     orders = Order.objects.bulk_create(
-        Order(email=f"queued{i}@example.com", name=f"Shopper {i}", shipping_address="1 Street")
-        for i in range(count)
+        (
+            Order(
+                email=f"queued{i}@example.com",
+                name=f"Shopper {i}",
+                shipping_address="1 Queue Street",
+                backorder_accepted=True,
+            )
+            for i in range(count)
+        ),
+        batch_size=batch_size,
     )
     start = timezone.now()
     OrderLine.objects.bulk_create(
-        OrderLine(
-            order=order,
-            product=product,
-            unit_price=product.price,
-            quantity=1,
-            backordered=1,
-            queued_units=1,
-            queued_at=start + datetime.timedelta(microseconds=i),
-        )
-        for i, order in enumerate(orders)
+        (
+            OrderLine(
+                order=order,
+                product=product,
+                unit_price=product.price,
+                quantity=1,
+                backordered=1,
+                queued_units=1,
+                queued_at=start + datetime.timedelta(microseconds=i),
+            )
+            for i, order in enumerate(orders)
+        ),
+        batch_size=batch_size,
     )
     with transaction.atomic():
         stock_backorder(product=products_lock(product_ids=[product.pk])[product.pk], units=count)
