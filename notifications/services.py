@@ -193,9 +193,15 @@ def _is_transient(error: Exception) -> bool:
     )
 
 
+# The longest wait between attempts: well inside the broker's visibility timeout (an
+# hour), so a retry scheduled with a countdown is never redelivered as lost.
+MAX_RETRY_DELAY = 1800
+
+
 def retry_delay(attempts: int) -> datetime.timedelta:
-    """Exponential backoff with full jitter: 0–30 s after the first failure, up to an hour."""
-    ceiling = min(30 * 2 ** (attempts - 1), 3600)
+    """Exponential backoff with jitter: 15–30 s after the first failure, doubling up to
+    half an hour."""
+    ceiling = min(30 * 2 ** (attempts - 1), MAX_RETRY_DELAY)
     return datetime.timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
 
