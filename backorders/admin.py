@@ -1,8 +1,5 @@
-from collections import defaultdict
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404, redirect
@@ -14,7 +11,7 @@ from backorders.forms import ReceiveStockForm, StaffCancelForm
 from backorders.models import BackInStockSignup, ProductStock, QueuedBackorder
 from backorders.services import backorder_reprioritize, stock_receive
 from orders.models import QUEUE_ORDER
-from orders.services import order_cancel_backorders
+from orders.services import order_lines_cancel_by_staff
 
 
 @admin.register(ProductStock)
@@ -155,21 +152,11 @@ class QueuedBackorderAdmin(admin.ModelAdmin):
                 "action": "cancel_backorders",
             }
             return TemplateResponse(request, "admin/backorders/cancel_backorders.html", context)
-        by_order = defaultdict(list)
-        for line in queryset.select_related("order").order_by("order_id", "pk"):
-            by_order[line.order].append(line.pk)
-        units = 0
-        with transaction.atomic():
-            for order, line_ids in by_order.items():
-                units += order_cancel_backorders(
-                    order=order,
-                    line_ids=line_ids,
-                    reason=form.cleaned_data["reason"],
-                    by_staff=True,
-                )
-        self.message_user(
-            request, f"Cancelled {units} back-ordered unit(s) on {len(by_order)} order(s)."
+        units, orders = order_lines_cancel_by_staff(
+            line_ids=list(queryset.values_list("pk", flat=True)),
+            reason=form.cleaned_data["reason"],
         )
+        self.message_user(request, f"Cancelled {units} back-ordered unit(s) on {orders} order(s).")
         return None
 
 

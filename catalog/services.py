@@ -72,20 +72,19 @@ def stock_increase(*, product: Product, quantity: int, reference: str) -> StockM
     return movement
 
 
-def stock_allocate(
-    *, product: Product, entries: Sequence[StockEntry], from_backorder: bool = False
-) -> list[StockMovement]:
-    """Reserve available units; from_backorder moves them out of the waiting count."""
+def stock_allocate(*, product: Product, entries: Sequence[StockEntry]) -> list[StockMovement]:
+    """Reserve available units for new orders."""
     units = sum(n for n, _ in entries)
-    _counters_move(product, allocated=units, backordered=-units if from_backorder else 0)
+    _counters_move(product, allocated=units)
     return _ledger_append(product, StockMovement.Kind.ALLOCATION, entries, on_hand=0, allocated=1)
 
 
 def stock_allocate_rows(
     *, product: Product, source: QuerySet, units: Expression, reference: Expression
 ) -> int:
-    """stock_allocate(from_backorder=True) for many rows at once: one ledger row per
-    row of `source`, `units` and `reference` computed in the database. Returns units."""
+    """Reserve available units for waiting back-orders, moving them out of the waiting
+    count: one ledger row per row of `source`, `units` and `reference` computed in the
+    database. Returns the units."""
     now = timezone.now()
     moved = insert_from_select(
         model=StockMovement,

@@ -1,10 +1,9 @@
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import Prefetch
 
 from orders.exceptions import OrderError
 from orders.models import Order, OrderLine
-from orders.services import order_ship
+from orders.services import orders_ship
 
 
 class OrderLineInline(admin.TabularInline):
@@ -79,13 +78,8 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.action(description="Ship the ready units of the selected orders", permissions=["ship"])
     def ship_ready_units(self, request, queryset):
-        # One transaction for the request; an order that cannot ship is refused alone
-        # (its own savepoint) and reported.
-        with transaction.atomic():
-            for order in queryset.order_by("pk"):
-                try:
-                    units = order_ship(order=order)
-                except OrderError as error:
-                    self.message_user(request, error.message, messages.WARNING)
-                else:
-                    self.message_user(request, f"Order {order.number}: shipped {units} unit(s).")
+        for order, outcome in orders_ship(orders=queryset):
+            if isinstance(outcome, OrderError):
+                self.message_user(request, outcome.message, messages.WARNING)
+            else:
+                self.message_user(request, f"Order {order.number}: shipped {outcome} unit(s).")

@@ -1,7 +1,7 @@
 """Every write to orders. Lock order everywhere: products (primary-key order, through
 catalog.services.products_lock), then order lines (primary-key order)."""
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from django.db import transaction
 
@@ -135,6 +135,42 @@ def order_ship(*, order: Order) -> int:
             context={**order_email_facts(order=order, lines=lines), "shipped": shipped},
         )
     return sum(item["units"] for item in shipped)
+
+
+def orders_ship(*, orders: Iterable[Order]) -> list[tuple[Order, int | OrderError]]:
+    """Staff ship several orders in one transaction: (order, units shipped or the
+    refusal) for each. Every product of every order is locked first, in pk order, so
+    this cannot deadlock with a checkout; an order that cannot ship is refused alone."""
+    orders = sorted(orders, key=lambda order: order.pk)
+    results: list[tuple[Order, int | OrderError]] = []
+    with transaction.atomic():
+        products_lock(product_ids=_product_ids_of(order__in=orders))
+        for order in orders:
+            try:
+                results.append((order, order_ship(order=order)))
+            except OrderError as error:
+                results.append((order, error))
+    return results
+
+
+def order_lines_cancel_by_staff(*, line_ids: Collection[int], reason: str) -> tuple[int, int]:
+    """Staff cancel the waiting units of these lines, telling each customer the reason;
+    one transaction, all products locked first in pk order. Returns (units, orders)."""
+    with transaction.atomic():
+        products_lock(product_ids=_product_ids_of(pk__in=line_ids))
+        by_order: dict[Order, list[int]] = {}
+        lines = OrderLine.objects.filter(pk__in=line_ids, backordered__gt=0)
+        for line in lines.select_related("order").order_by("order_id", "pk"):
+            by_order.setdefault(line.order, []).append(line.pk)
+        units = sum(
+            order_cancel_backorders(order=order, line_ids=ids, reason=reason, by_staff=True)
+            for order, ids in by_order.items()
+        )
+    return units, len(by_order)
+
+
+def _product_ids_of(**lines) -> set[int]:
+    return set(OrderLine.objects.filter(**lines).values_list("product_id", flat=True))
 
 
 def order_shipping_preference_set(*, order: Order, preference: str) -> None:

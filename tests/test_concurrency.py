@@ -4,7 +4,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from backorders.selectors import inventory_problems
 from backorders.services import backorders_allocate, stock_receive
@@ -20,9 +20,15 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 def concurrently(function, times: int) -> list:
     """Run function() `times` times at once, each in its own thread and connection."""
-    start = threading.Barrier(times)
+    return concurrently_each([function] * times)
 
-    def run(_):
+
+def concurrently_each(functions: list) -> list:
+    """Run each function at once, each in its own thread and connection; return each
+    one's result or the exception it raised."""
+    start = threading.Barrier(len(functions))
+
+    def run(function):
         start.wait()
         try:
             return function()
@@ -31,8 +37,8 @@ def concurrently(function, times: int) -> list:
         finally:
             connection.close()
 
-    with ThreadPoolExecutor(max_workers=times) as pool:
-        return list(pool.map(run, range(times)))
+    with ThreadPoolExecutor(max_workers=len(functions)) as pool:
+        return list(pool.map(run, functions))
 
 
 def buy(product: Product):
@@ -107,7 +113,12 @@ def test_restock_checkout_cancel_and_ship_racing_never_deadlock():
     import random
 
     from orders.exceptions import OrderError
-    from orders.services import order_cancel_backorders, order_ship
+    from orders.services import (
+        order_cancel_backorders,
+        order_lines_cancel_by_staff,
+        order_ship,
+        orders_ship,
+    )
 
     products = [product_create(sku=f"P{n}", on_hand=3) for n in range(3)]
     for _ in range(6):
@@ -116,7 +127,9 @@ def test_restock_checkout_cancel_and_ship_racing_never_deadlock():
     chooser = random.Random(7)
 
     def one_of_each():
-        action = chooser.choice(["buy", "restock", "cancel", "ship", "allocate"])
+        action = chooser.choice(
+            ["buy", "restock", "cancel", "ship", "allocate", "staff-ship", "staff-cancel"]
+        )
         try:
             if action == "buy":
                 picked = chooser.sample(products, 2)
@@ -136,6 +149,12 @@ def test_restock_checkout_cancel_and_ship_racing_never_deadlock():
                 )
             elif action == "ship":
                 order_ship(order=chooser.choice(orders))
+            elif action == "staff-ship":  # several orders, several products, one transaction
+                orders_ship(orders=chooser.sample(orders, 3))
+            elif action == "staff-cancel":
+                picked = chooser.sample(orders, 3)
+                line_ids = [line.pk for order in picked for line in order.lines.all()]
+                order_lines_cancel_by_staff(line_ids=line_ids, reason="Discontinued.")
             else:
                 backorders_allocate(product_id=chooser.choice(products).pk, batch_size=2)
         except OrderError:
@@ -143,8 +162,46 @@ def test_restock_checkout_cancel_and_ship_racing_never_deadlock():
         return action
 
     outcomes = []
-    for _ in range(4):
+    for _ in range(6):
         outcomes += concurrently(one_of_each, 16)
     errors = [o for o in outcomes if isinstance(o, Exception)]
     assert errors == []  # no deadlock or serialisation error reached anyone
+    assert inventory_problems() == []
+
+
+@pytest.mark.parametrize("staff_action", ["ship", "cancel"])
+def test_staff_actions_over_several_orders_lock_products_in_pk_order(staff_action):
+    """A checkout holds product 1 and is about to lock product 2, while staff act on an
+    order of product 2 and an order of product 1 in one transaction. Locking order by
+    order would take 2 then wait on 1: a deadlock. Locking all products first, in pk
+    order, waits on 1 without holding 2."""
+    import time
+
+    from catalog.services import products_lock
+    from orders.services import order_lines_cancel_by_staff, orders_ship
+
+    first, second = product_create(sku="P1", on_hand=1), product_create(sku="P2", on_hand=1)
+    on_second = order_create({second: 2})  # the older order, so staff reach it first
+    on_first = order_create({first: 2})
+    checkout_holds_first, staff_started = threading.Event(), threading.Event()
+
+    def checkout():
+        with transaction.atomic():
+            products_lock(product_ids=[first.pk])
+            checkout_holds_first.set()
+            staff_started.wait(5)
+            time.sleep(0.5)  # let staff reach their lock wait
+            products_lock(product_ids=[second.pk])
+
+    def staff():
+        checkout_holds_first.wait(5)
+        staff_started.set()
+        if staff_action == "ship":
+            orders_ship(orders=[on_second, on_first])
+        else:
+            line_ids = [on_second.lines.get().pk, on_first.lines.get().pk]
+            order_lines_cancel_by_staff(line_ids=line_ids, reason="Discontinued.")
+
+    outcomes = concurrently_each([checkout, staff])
+    assert [o for o in outcomes if isinstance(o, Exception)] == []
     assert inventory_problems() == []
