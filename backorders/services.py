@@ -5,6 +5,7 @@ this app builds on orders and catalog; neither of them imports it.
 """
 
 import datetime
+import logging
 
 from django.conf import settings
 from django.db import transaction
@@ -39,6 +40,8 @@ from notifications.services import Email, emails_queue, emails_queue_rows
 from orders.models import LINE_REFERENCE, Order, OrderLine, ShippingPreference
 from orders.selectors import order_email_facts, order_email_facts_expression
 from storefront.celery import enqueue_on_commit
+
+logger = logging.getLogger(__name__)
 
 MAX_RECEIPT_QUANTITY = 1_000_000
 REMINDER_BATCH = 200
@@ -167,6 +170,9 @@ def _allocate_batch(*, product_id: int, batch_size: int) -> int:
                 break
             fills.append((pk, min(available, waiting), waiting))
             available -= fills[-1][1]
+        if not fills:  # counters say lines wait, but none does: check_inventory names it
+            logger.error("product %s counts waiting back-orders but has none", product_id)
+            return 0
         partial_pk, partial_units, partial_waiting = fills[-1]
         if partial_units == partial_waiting:
             partial_pk = None

@@ -91,7 +91,8 @@ FLOOR_STATEMENTS = [
     """INSERT INTO notifications_outboxemail
            (key, event, to_email, context, subject, status, attempts, last_error,
             created_at, next_attempt_at)
-       SELECT 'backorder-allocated:' || fill.line_id || ':' || fill.movement_id,
+       SELECT 'backorder-allocated:' || fill.line_id || ':'
+                  || (line.queued_units - line.cancelled - line.backordered),
               'backorder_allocated', o.email,
               jsonb_build_object(
                   'number', (%(offset)s + o.id)::text,

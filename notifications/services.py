@@ -28,9 +28,6 @@ logger = logging.getLogger(__name__)
 CLAIM_TIMEOUT = datetime.timedelta(minutes=15)
 # Emails a delivery task takes at once, over one SMTP connection.
 DELIVERY_BATCH = 100
-# Sent emails recorded per UPDATE: fewer round trips, against a few emails sent twice
-# if the worker dies between sending them and recording it.
-SENT_RECORD_EVERY = 10
 
 
 @dataclass(frozen=True)
@@ -115,22 +112,27 @@ class DeliveryReport:
 
 
 def emails_deliver(*, email_ids: Sequence[int]) -> DeliveryReport:
-    """Send the due, pending emails among `email_ids`, each at most once."""
+    """Send the due, pending emails among `email_ids`, each at most once: every row is
+    claimed first and recorded as sent right after the server accepts it."""
     claimed = _emails_claim(email_ids)
     report = DeliveryReport(sent=[], retry=[], failed=[])
     if not claimed:
         return report
-    now = timezone.now()
+    claim = claimed[0].claimed_at
     try:
         connection = get_connection(fail_silently=False)
         connection.open()
     except Exception as error:  # the server is unreachable: every email waits
         for email in claimed:
-            _delivery_failed(email, error, report, now)
+            _delivery_failed(email, error, report)
         return _with_delay(report)
-    unrecorded: list[OutboxEmail] = []
     try:
-        for email in claimed:
+        for position, email in enumerate(claimed):
+            if timezone.now() - claim > CLAIM_TIMEOUT / 3:
+                # A slow server: hand the rest back before the sweep could think this
+                # worker dead and give them to another.
+                _emails_release(claimed[position:])
+                break
             try:
                 rendered = email_render(event=email.event, context=email.context)
                 message = EmailMultiAlternatives(
@@ -144,25 +146,30 @@ def emails_deliver(*, email_ids: Sequence[int]) -> DeliveryReport:
                 message.attach_alternative(rendered.html, "text/html")
                 message.send()
             except Exception as error:
-                _delivery_failed(email, error, report, now)
+                _delivery_failed(email, error, report)
             else:
-                email.status, email.subject, email.sent_at = "sent", rendered.subject, now
                 report.sent.append(email.pk)
-                unrecorded.append(email)
-                if len(unrecorded) == SENT_RECORD_EVERY:
-                    _emails_record_sent(unrecorded)
+                _claimed(email).update(
+                    status=OutboxEmail.Status.SENT,
+                    subject=rendered.subject,
+                    sent_at=timezone.now(),
+                    last_error="",
+                )
     finally:
-        _emails_record_sent(unrecorded)
         connection.close()
     return _with_delay(report)
 
 
-def _emails_record_sent(emails: list[OutboxEmail]) -> None:
-    """One UPDATE for a few sent emails. A worker that dies before it leaves them
-    claimed, and they are sent again after CLAIM_TIMEOUT: at most this many."""
-    if emails:
-        OutboxEmail.objects.bulk_update(emails, ["status", "subject", "sent_at"])
-        emails.clear()
+def _claimed(email: OutboxEmail) -> QuerySet:
+    """The row, if this worker's claim on it still stands."""
+    return OutboxEmail.objects.filter(
+        pk=email.pk, status=OutboxEmail.Status.SENDING, claimed_at=email.claimed_at
+    )
+
+
+def _emails_release(emails: Sequence[OutboxEmail]) -> None:
+    for email in emails:
+        _claimed(email).update(status=OutboxEmail.Status.PENDING)
 
 
 def _emails_claim(email_ids: Sequence[int]) -> list[OutboxEmail]:
@@ -205,19 +212,19 @@ def retry_delay(attempts: int) -> datetime.timedelta:
     return datetime.timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
 
-def _delivery_failed(email: OutboxEmail, error: Exception, report, now) -> None:
+def _delivery_failed(email: OutboxEmail, error: Exception, report) -> None:
     transient = _is_transient(error) and email.attempts < settings.EMAIL_MAX_ATTEMPTS
     logger.warning("email %s attempt %s failed: %r", email.pk, email.attempts, error)
     if transient:
         report.retry.append(email.pk)
         update = {
             "status": OutboxEmail.Status.PENDING,
-            "next_attempt_at": now + retry_delay(email.attempts),
+            "next_attempt_at": timezone.now() + retry_delay(email.attempts),
         }
     else:
         report.failed.append(email.pk)
         update = {"status": OutboxEmail.Status.FAILED}
-    OutboxEmail.objects.filter(pk=email.pk).update(last_error=repr(error)[:2000], **update)
+    _claimed(email).update(last_error=repr(error)[:2000], **update)
 
 
 def _with_delay(report: DeliveryReport) -> DeliveryReport:

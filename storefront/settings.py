@@ -156,7 +156,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Email has a queue of its own, so a burst of deliveries never delays an allocation, and
 # its workers can run a threads pool (sending is mostly waiting on the SMTP server).
-CELERY_TASK_ROUTES = {"notifications.tasks.*": {"queue": "email"}}
+CELERY_TASK_ROUTES = {"notifications.tasks.emails_deliver": {"queue": "email"}}
 CELERY_BEAT_SCHEDULE = {
     "backorders-sweep": {"task": "backorders.tasks.backorders_sweep", "schedule": 60.0},
     "notifications-sweep": {"task": "notifications.tasks.emails_sweep", "schedule": 60.0},

@@ -132,3 +132,24 @@ def test_the_task_schedules_a_transient_failure_for_later():
     assert emails_deliver_task.run([email.pk]) == 1
     email.refresh_from_db()
     assert (email.status, email.attempts) == (OutboxEmail.Status.SENT, 2)
+
+
+def test_a_slow_batch_hands_back_its_claims_before_the_sweep_would(monkeypatch):
+    emails = [queue(f"slow-{n}") for n in range(3)]
+    monkeypatch.setattr("notifications.services.CLAIM_TIMEOUT", datetime.timedelta(0))
+    report = emails_deliver(email_ids=[email.pk for email in emails])
+    assert report.sent == [] and len(mail.outbox) == 0
+    statuses = OutboxEmail.objects.values_list("status", flat=True)
+    assert set(statuses) == {OutboxEmail.Status.PENDING}
+
+
+def test_a_row_reclaimed_meanwhile_is_not_recorded_by_the_old_claim():
+    email = queue()
+    OutboxEmail.objects.filter(pk=email.pk).update(
+        status=OutboxEmail.Status.SENDING, claimed_at=timezone.now()
+    )
+    stale = OutboxEmail.objects.get(pk=email.pk)
+    OutboxEmail.objects.filter(pk=email.pk).update(claimed_at=timezone.now())  # re-claimed
+    from notifications.services import _claimed
+
+    assert _claimed(stale).update(status=OutboxEmail.Status.SENT) == 0
