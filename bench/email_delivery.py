@@ -2,7 +2,7 @@
 delivered by two Celery worker processes through Redis to a local SMTP sink.
 
 Workers: two worker processes, each `celery -A storefront worker --queues=email
---pool=threads --concurrency=4` (the Procfile's mailer: sending mostly waits on the
+--pool=threads --concurrency=8` (the Procfile's mailer: sending mostly waits on the
 SMTP server, so each process overlaps a few sends), on a Redis database of their own
 (flushed first). The SMTP sink is aiosmtpd in this process, counting messages by their
 X-Outbox-Key header. The emails are written with notifications.services.emails_queue
@@ -41,6 +41,7 @@ from bench.harness import (
     bench_database,
     child_environment,
     child_process,
+    database_settle,
     free_port,
     in_process_group,
     log_path,
@@ -69,7 +70,7 @@ PROFILE_LINES = 15
 TARGET_RATE = Target(500, at_least=True)
 DELIVER_TASK = "notifications.tasks.emails_deliver"
 EMAIL_QUEUE = "email"  # CELERY_TASK_ROUTES
-THREADS_PER_WORKER = 4
+THREADS_PER_WORKER = 8  # the Procfile mailer's MAILER_CONCURRENCY default
 SINK = "this process (SMTP sink)"
 # Cheaper than parsing the message: the sink's CPU is the bench's, not the store's.
 OUTBOX_KEY_HEADER = re.compile(rb"^X-Outbox-Key: (\S+)\r?$", re.MULTILINE)
@@ -268,6 +269,7 @@ def run() -> list:
     ):
         facts = order_placed_facts()
         ids = outbox_fill(facts, EMAILS, "bench-delivery")
+        database_settle("notifications_outboxemail")  # no autovacuum of the fill mid-run
         report.note(f"{len(ids):,} emails pending; starting {WORKERS} workers")
         with ExitStack() as workers:
             env = worker_environment(database_url, sink.port)

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Expression, F, QuerySet, Value
 from django.utils import timezone
@@ -149,12 +150,7 @@ def emails_deliver(*, email_ids: Sequence[int]) -> DeliveryReport:
                 _delivery_failed(email, error, report)
             else:
                 report.sent.append(email.pk)
-                _claimed(email).update(
-                    status=OutboxEmail.Status.SENT,
-                    subject=rendered.subject,
-                    sent_at=timezone.now(),
-                    last_error="",
-                )
+                _email_record_sent(email, subject=rendered.subject)
     finally:
         connection.close()
     return _with_delay(report)
@@ -165,6 +161,29 @@ def _claimed(email: OutboxEmail) -> QuerySet:
     return OutboxEmail.objects.filter(
         pk=email.pk, status=OutboxEmail.Status.SENDING, claimed_at=email.claimed_at
     )
+
+
+def _email_record_sent(email: OutboxEmail, *, subject: str) -> None:
+    """_claimed(email).update(status="sent", …), as one fixed statement: it runs once
+    per email, and building it through the ORM was a tenth of a mailer's CPU."""
+    as_db = db_connection.ops.adapt_datetimefield_value
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            RECORD_SENT_SQL,
+            [
+                OutboxEmail.Status.SENT,
+                subject,
+                as_db(timezone.now()),
+                email.pk,
+                as_db(email.claimed_at),
+            ],
+        )
+
+
+RECORD_SENT_SQL = (
+    "UPDATE notifications_outboxemail SET status = %s, subject = %s, sent_at = %s,"
+    " last_error = '' WHERE id = %s AND status = 'sending' AND claimed_at = %s"
+)
 
 
 def _emails_release(emails: Sequence[OutboxEmail]) -> None:
