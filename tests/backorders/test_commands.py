@@ -13,7 +13,7 @@ from backorders.services import stock_receive
 from catalog.models import Category, Inbound, Product, StockMovement
 from catalog.policy import BackorderPolicy
 from catalog.selectors import inbound_eta
-from orders.models import OrderLine
+from orders.models import Order, OrderLine
 from orders.services import order_cancel_backorders, order_ship
 from tests.factories import order_create, product_create
 
@@ -281,15 +281,17 @@ def test_seed_demo_catalog_covers_every_policy(db):
     assert "Inventory is consistent" in output
 
 
-def test_seed_demo_creates_admin_only_in_debug(db, settings):
+def test_seed_demo_creates_admin_and_orders_only_in_debug(db, settings):
     settings.DEBUG = False
     output, _ = run("seed_demo")
 
     assert not get_user_model().objects.exists()
-    assert "no demo admin account" in output
+    assert not Order.objects.exists()
+    assert "no demo orders or admin account" in output
 
     settings.DEBUG = True
     run("seed_demo")
+    assert Order.objects.count() == 3
 
     admin = get_user_model().objects.get()
     assert admin.username == DEMO_ADMIN[0]
