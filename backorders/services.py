@@ -176,10 +176,9 @@ def _allocate_batch(*, product_id: int, batch_size: int) -> int:
         partial_pk, partial_units, partial_waiting = fills[-1]
         if partial_units == partial_waiting:
             partial_pk = None
-        # Written before the lines change: each line's fill is all it waits for, but
-        # the partly filled head's.
-        # The served lines as the head of the queue rather than a list of 1,000 ids:
-        # one parameter instead of a thousand in each of the statements below.
+        # The ledger rows and emails are written before the lines change, each line's
+        # fill being all it waits for but the partly filled head's. They select the
+        # served lines as the head of the queue: one parameter, not a thousand ids.
         head_served = OrderLine.objects.backorder_queue(product_id).values("pk")[: len(fills)]
         served = OrderLine.objects.filter(pk__in=Subquery(head_served))
         units = Case(

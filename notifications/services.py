@@ -8,7 +8,7 @@ import logging
 import random
 import smtplib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -104,19 +104,19 @@ def _deliver_after_commit(email_ids: Sequence[int]) -> None:
         enqueue_on_commit(emails_deliver_task, email_ids[start : start + DELIVERY_BATCH])
 
 
-@dataclass(frozen=True)
+@dataclass
 class DeliveryReport:
-    sent: list[int]
-    retry: list[int]  # transient failure: try again after `retry_after`
-    failed: list[int]  # permanent failure or out of attempts: staff see them
-    retry_after: datetime.timedelta | None = None
+    sent: list[int] = field(default_factory=list)
+    retry: list[int] = field(default_factory=list)  # transient: try after `retry_after`
+    failed: list[int] = field(default_factory=list)  # permanent or out of attempts
+    retry_after: datetime.timedelta | None = None  # the soonest retry's delay
 
 
 def emails_deliver(*, email_ids: Sequence[int]) -> DeliveryReport:
     """Send the due, pending emails among `email_ids`, each at most once: every row is
     claimed first and recorded as sent right after the server accepts it."""
     claimed = _emails_claim(email_ids)
-    report = DeliveryReport(sent=[], retry=[], failed=[])
+    report = DeliveryReport()
     if not claimed:
         return report
     claim = claimed[0].claimed_at
@@ -126,7 +126,7 @@ def emails_deliver(*, email_ids: Sequence[int]) -> DeliveryReport:
     except Exception as error:  # the server is unreachable: every email waits
         for email in claimed:
             _delivery_failed(email, error, report)
-        return _with_delay(report)
+        return report
     try:
         for position, email in enumerate(claimed):
             if timezone.now() - claim > CLAIM_TIMEOUT / 3:
@@ -153,7 +153,7 @@ def emails_deliver(*, email_ids: Sequence[int]) -> DeliveryReport:
                 _email_record_sent(email, subject=rendered.subject)
     finally:
         connection.close()
-    return _with_delay(report)
+    return report
 
 
 def _claimed(email: OutboxEmail) -> QuerySet:
@@ -181,8 +181,9 @@ def _email_record_sent(email: OutboxEmail, *, subject: str) -> None:
 
 
 RECORD_SENT_SQL = (
-    "UPDATE notifications_outboxemail SET status = %s, subject = %s, sent_at = %s,"
-    " last_error = '' WHERE id = %s AND status = 'sending' AND claimed_at = %s"
+    f"UPDATE {OutboxEmail._meta.db_table} SET status = %s, subject = %s, sent_at = %s,"
+    f" last_error = '' WHERE id = %s AND status = '{OutboxEmail.Status.SENDING}'"
+    " AND claimed_at = %s"
 )
 
 
@@ -231,27 +232,18 @@ def retry_delay(attempts: int) -> datetime.timedelta:
     return datetime.timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
 
-def _delivery_failed(email: OutboxEmail, error: Exception, report) -> None:
+def _delivery_failed(email: OutboxEmail, error: Exception, report: DeliveryReport) -> None:
     transient = _is_transient(error) and email.attempts < settings.EMAIL_MAX_ATTEMPTS
     logger.warning("email %s attempt %s failed: %r", email.pk, email.attempts, error)
     if transient:
+        delay = retry_delay(email.attempts)
         report.retry.append(email.pk)
-        update = {
-            "status": OutboxEmail.Status.PENDING,
-            "next_attempt_at": timezone.now() + retry_delay(email.attempts),
-        }
+        report.retry_after = min(delay, report.retry_after or delay)
+        update = {"status": OutboxEmail.Status.PENDING, "next_attempt_at": timezone.now() + delay}
     else:
         report.failed.append(email.pk)
         update = {"status": OutboxEmail.Status.FAILED}
     _claimed(email).update(last_error=repr(error)[:2000], **update)
-
-
-def _with_delay(report: DeliveryReport) -> DeliveryReport:
-    if not report.retry:
-        return report
-    due = OutboxEmail.objects.filter(pk__in=report.retry).order_by("next_attempt_at").first()
-    delay = max(due.next_attempt_at - timezone.now(), datetime.timedelta(0))
-    return DeliveryReport(report.sent, report.retry, report.failed, retry_after=delay)
 
 
 def emails_due() -> list[int]:

@@ -65,7 +65,7 @@ class Order(models.Model):
         lines = list(self.lines.all())
         if all(line.cancelled == line.quantity for line in lines):
             return OrderStatus.CANCELLED
-        if all(line.shipped + line.cancelled == line.quantity for line in lines):
+        if all(line.settled for line in lines):
             return OrderStatus.SHIPPED
         if any(line.shipped for line in lines):
             return OrderStatus.PARTIALLY_SHIPPED
@@ -151,6 +151,11 @@ class OrderLine(models.Model):
         return f"{self.quantity} × {self.product_id} in order {self.order_id}"
 
     @property
+    def settled(self) -> bool:
+        """Every unit shipped or cancelled: nothing left to do for this line."""
+        return self.shipped + self.cancelled == self.quantity
+
+    @property
     def line_total(self):
         return self.unit_price * self.quantity
 
@@ -160,10 +165,9 @@ class OrderLine(models.Model):
         return f"order {ORDER_NUMBER_OFFSET + self.order_id} line {self.pk}"
 
 
-# OrderLine.reference, computed in the database for set-based ledger writes.
+# Order.number and OrderLine.reference of an order line's row, computed in the
+# database for set-based writes.
+LINE_ORDER_NUMBER = Cast(F("order_id") + ORDER_NUMBER_OFFSET, CharField())
 LINE_REFERENCE = Concat(
-    Value("order "),
-    Cast(F("order_id") + ORDER_NUMBER_OFFSET, CharField()),
-    Value(" line "),
-    Cast(F("id"), CharField()),
+    Value("order "), LINE_ORDER_NUMBER, Value(" line "), Cast(F("id"), CharField())
 )

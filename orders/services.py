@@ -177,7 +177,7 @@ def order_shipping_preference_set(*, order: Order, preference: str) -> None:
     """The customer changes when to ship: what is ready now, or all together."""
     with transaction.atomic():
         _, lines = _order_lines_lock(order)
-        if all(line.shipped + line.cancelled == line.quantity for line in lines):
+        if all(line.settled for line in lines):
             raise OrderError(f"Order {order.number} has nothing left to ship.")
         order.shipping_preference = ShippingPreference(preference)
         order.save(update_fields=["shipping_preference"])
