@@ -9,13 +9,15 @@ from django.utils.html import format_html
 
 from backorders.forms import ReceiveStockForm, StaffCancelForm
 from backorders.models import BackInStockSignup, ProductStock, QueuedBackorder
-from backorders.services import backorder_reprioritize, stock_receive
+from backorders.services import stock_receive
+from catalog.exceptions import StockError
+from core.admin import ReadOnlyAdmin, StoreModelAdmin
 from orders.models import QUEUE_ORDER
-from orders.services import order_lines_cancel_by_staff
+from orders.services import order_line_reprioritize, order_lines_cancel_by_staff
 
 
 @admin.register(ProductStock)
-class ProductStockAdmin(admin.ModelAdmin):
+class ProductStockAdmin(ReadOnlyAdmin):
     list_display = [
         "sku",
         "name",
@@ -29,15 +31,6 @@ class ProductStockAdmin(admin.ModelAdmin):
     list_filter = ["backorder_policy", "category"]
     search_fields = ["sku", "name"]
     ordering = ["-backordered", "sku"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="available")
     def available(self, product) -> int:
@@ -67,13 +60,17 @@ class ProductStockAdmin(admin.ModelAdmin):
         product = get_object_or_404(ProductStock, pk=product_id)
         form = ReceiveStockForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            stock_receive(product=product, **form.cleaned_data)
-            messages.success(
-                request,
-                f"Received {form.cleaned_data['quantity']} × {product.sku}; waiting back-orders "
-                "are being allocated.",
-            )
-            return redirect("admin:backorders_productstock_changelist")
+            try:
+                stock_receive(product=product, **form.cleaned_data)
+            except StockError as error:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+            else:
+                messages.success(
+                    request,
+                    f"Received {form.cleaned_data['quantity']} × {product.sku}; waiting "
+                    "back-orders are being allocated.",
+                )
+                return redirect("admin:backorders_productstock_changelist")
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -85,7 +82,7 @@ class ProductStockAdmin(admin.ModelAdmin):
 
 
 @admin.register(QueuedBackorder)
-class QueuedBackorderAdmin(admin.ModelAdmin):
+class QueuedBackorderAdmin(StoreModelAdmin):
     """Each product's waiting back-orders in queue order; staff may change priority."""
 
     list_display = [
@@ -133,7 +130,7 @@ class QueuedBackorderAdmin(admin.ModelAdmin):
         return line.order.email
 
     def save_model(self, request, obj, form, change):
-        backorder_reprioritize(line_id=obj.pk, priority=obj.priority)
+        order_line_reprioritize(line_id=obj.pk, priority=obj.priority)
 
     def has_cancel_permission(self, request) -> bool:
         return request.user.has_perm("orders.change_order")
@@ -161,7 +158,7 @@ class QueuedBackorderAdmin(admin.ModelAdmin):
 
 
 @admin.register(BackInStockSignup)
-class BackInStockSignupAdmin(admin.ModelAdmin):
+class BackInStockSignupAdmin(StoreModelAdmin):
     list_display = ["created_at", "product", "email", "notified_at"]
     list_filter = [("notified_at", admin.EmptyFieldListFilter)]
     search_fields = ["email", "product__sku"]

@@ -1,6 +1,5 @@
-class BackorderError(Exception):
-    """A rule of the back-order engine refused the request; safe to show the user."""
+from core.exceptions import DomainError
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+
+class BackorderError(DomainError):
+    """A rule of the back-order engine refused the request."""

@@ -1,19 +1,22 @@
 from django import forms
 
-from backorders.services import MAX_RECEIPT_QUANTITY
+from backorders.models import BackInStockSignup
+from catalog.models import StockMovement
 
 
 class ReceiveStockForm(forms.Form):
+    """Parses; the rules for a receipt are the receiving service's (StockError)."""
+
     quantity = forms.IntegerField(
-        label="Units received", min_value=1, max_value=MAX_RECEIPT_QUANTITY
+        label="Units received", widget=forms.NumberInput(attrs={"min": 1})
     )
-    reference = forms.CharField(
-        label="Reference", max_length=120, required=False, help_text="Delivery note or PO number."
+    reference = StockMovement._meta.get_field("reference").formfield(
+        label="Reference", help_text="Delivery note or PO number."
     )
 
 
 class BackInStockSignupForm(forms.Form):
-    email = forms.EmailField(label="Your email")
+    email = BackInStockSignup._meta.get_field("email").formfield(label="Your email")
 
 
 class StaffCancelForm(forms.Form):

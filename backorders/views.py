@@ -1,6 +1,8 @@
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from django_ratelimit.decorators import ratelimit
 
 from backorders.exceptions import BackorderError
 from backorders.forms import BackInStockSignupForm
@@ -8,11 +10,19 @@ from backorders.services import back_in_stock_signup
 from catalog.models import Product
 
 
+def _signup_rate(group, request) -> str:
+    return f"{settings.BACK_IN_STOCK_SIGNUP_RATE_LIMIT}/10m"
+
+
 @require_POST
+@ratelimit(key="ip", rate=_signup_rate, block=False)
 def back_in_stock_signup_view(request, slug: str):
     product = get_object_or_404(Product, slug=slug)
     form = BackInStockSignupForm(request.POST)
-    if form.is_valid():
+    if request.limited:
+        form.add_error(None, "Too many sign-ups from here. Please wait a few minutes.")
+        status = 429
+    elif form.is_valid():
         try:
             back_in_stock_signup(product=product, **form.cleaned_data)
         except BackorderError as error:
@@ -21,4 +31,7 @@ def back_in_stock_signup_view(request, slug: str):
             # The same answer whether or not the address had signed up before.
             messages.success(request, f"We will email you once when {product.name} is back.")
         return redirect(product)
-    return render(request, "backorders/signup.html", {"product": product, "form": form}, status=400)
+    else:
+        status = 400
+    context = {"product": product, "form": form}
+    return render(request, "backorders/signup.html", context, status=status)

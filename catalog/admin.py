@@ -1,27 +1,47 @@
+from django import forms
 from django.contrib import admin
 
+from catalog.exceptions import StockError
 from catalog.models import Category, Inbound, Product, StockMovement
+from catalog.services import inbound_check
+from core.admin import ReadOnlyAdmin, StoreModelAdmin
 
 # Receiving stock and the back-order queue are staff actions of the backorders app
 # (backorders/admin.py), which builds on this one.
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(StoreModelAdmin):
     list_display = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name"]
 
 
+class InboundForm(forms.ModelForm):
+    class Meta:
+        model = Inbound
+        fields = ["quantity", "expected_date", "reference"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.has_changed() and not self.errors:
+            try:  # the service's rule, the same one the command meets
+                inbound_check(**{name: cleaned[name] for name in self.Meta.fields})
+            except StockError as error:
+                self.add_error(error.field if error.field in self.fields else None, error.message)
+        return cleaned
+
+
 class InboundInline(admin.TabularInline):
     model = Inbound
+    form = InboundForm
     extra = 0
     fields = ["quantity", "expected_date", "reference", "received_at"]
     readonly_fields = ["received_at"]
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(StoreModelAdmin):
     list_display = [
         "sku",
         "name",
@@ -59,7 +79,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(admin.ModelAdmin):
+class StockMovementAdmin(ReadOnlyAdmin):
     """The ledger is append-only: staff read it, services write it."""
 
     list_display = [
@@ -73,12 +93,3 @@ class StockMovementAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["product__sku", "reference"]
     list_select_related = ["product"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -15,11 +15,16 @@ from django.db.models import Expression, F, QuerySet, Value
 from django.utils import timezone
 from django.utils.text import slugify
 
+from catalog.exceptions import StockError
 from catalog.models import Category, Inbound, Product, StockMovement
-from storefront.db import insert_from_select
+from core.db import insert_from_select
 
 # (units, reference) for one ledger row
 StockEntry = tuple[int, str]
+
+# The most units one receipt or inbound may carry: a typo guard, far above any delivery.
+MAX_STOCK_QUANTITY = 1_000_000
+MAX_REFERENCE_LENGTH = StockMovement._meta.get_field("reference").max_length
 
 
 def products_lock(*, product_ids: Iterable[int]) -> dict[int, Product]:
@@ -115,9 +120,32 @@ def stock_backorder(*, product: Product, units: int) -> None:
     _counters_move(product, backordered=units)
 
 
+def stock_quantity_check(*, quantity: int, reference: str = "") -> None:
+    """The rule for units arriving (a receipt, an inbound); StockError if broken."""
+    if not isinstance(quantity, int) or not 1 <= quantity <= MAX_STOCK_QUANTITY:
+        raise StockError(
+            f"Units must be a whole number from 1 to {MAX_STOCK_QUANTITY:,}.", field="quantity"
+        )
+    if len(reference) > MAX_REFERENCE_LENGTH:
+        raise StockError(
+            f"A reference is at most {MAX_REFERENCE_LENGTH} characters.", field="reference"
+        )
+
+
+def inbound_check(*, quantity: int, expected_date: datetime.date, reference: str = "") -> None:
+    """The rule for a confirmed inbound, wherever it is entered; StockError if broken.
+    A date in the past would be a promise already broken."""
+    stock_quantity_check(quantity=quantity, reference=reference)
+    if expected_date < timezone.localdate():
+        raise StockError(
+            f"The expected date {expected_date:%Y-%m-%d} is in the past.", field="expected_date"
+        )
+
+
 def inbound_create(
     *, product: Product, quantity: int, expected_date: datetime.date, reference: str = ""
 ) -> Inbound:
+    inbound_check(quantity=quantity, expected_date=expected_date, reference=reference)
     return Inbound.objects.create(
         product=product, quantity=quantity, expected_date=expected_date, reference=reference
     )

@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.utils.html import format_html
 
+from core.admin import ReadOnlyAdmin
 from notifications.models import OutboxEmail
 from notifications.rendering import email_render
 from notifications.services import emails_resend
 
 
 @admin.register(OutboxEmail)
-class OutboxEmailAdmin(admin.ModelAdmin):
+class OutboxEmailAdmin(ReadOnlyAdmin):
     """The log of every email the store wrote; read-only, rows come from the outbox."""
 
     list_display = ["created_at", "to_email", "event", "subject", "status", "attempts", "sent_at"]
@@ -28,15 +29,6 @@ class OutboxEmailAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
     actions = ["resend"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="preview")
     def preview(self, email: OutboxEmail):

@@ -18,10 +18,10 @@ from django.db import transaction
 from django.db.models import Expression, F, QuerySet, Value
 from django.utils import timezone
 
+from core.broker import enqueue_on_commit
+from core.db import insert_from_select
 from notifications.models import OutboxEmail
 from notifications.rendering import email_render
-from storefront.celery import enqueue_on_commit
-from storefront.db import insert_from_select
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,8 @@
-class OrderError(Exception):
-    """A domain rule refused the request; the message is safe to show the user."""
+from core.exceptions import DomainError
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+
+class OrderError(DomainError):
+    """A rule about orders refused the request."""
 
 
 class CartEmpty(OrderError):

@@ -1,7 +1,10 @@
+import secrets
+
 from django import forms
 
 from orders.cart import max_line_quantity
-from orders.models import ShippingPreference
+from orders.models import Order, ShippingPreference
+from orders.selectors import CartLine
 
 
 class CartAddForm(forms.Form):
@@ -23,14 +26,27 @@ class CartUpdateForm(CartAddForm):
     quantity = forms.IntegerField(label="Quantity", min_value=0)
 
 
+def split_of(lines: list[CartLine]) -> str:
+    """What the checkout page tells the shopper, as text it can carry in the form:
+    each product with its units from stock and on back-order."""
+    return ";".join(f"{line.product.pk}:{line.allocate_now}:{line.backorder}" for line in lines)
+
+
 class CheckoutForm(forms.Form):
-    email = forms.EmailField(
+    """Built from the cart lines as they are now. It carries two hidden fields: a
+    checkout key, which makes a repeated submit of the same form land on the order it
+    placed, and the split the shopper was shown, so that when stock changed under them
+    the page they get back says so instead of asking for a box they never saw."""
+
+    # Fields the order keeps are the order's own columns' form fields: the form can
+    # never accept more than the database holds.
+    email = Order._meta.get_field("email").formfield(
         label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
-    name = forms.CharField(
-        label="Full name", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    name = Order._meta.get_field("name").formfield(
+        label="Full name", widget=forms.TextInput(attrs={"autocomplete": "name"})
     )
-    shipping_address = forms.CharField(
+    shipping_address = Order._meta.get_field("shipping_address").formfield(
         label="Shipping address",
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "street-address"}),
@@ -46,20 +62,39 @@ class CheckoutForm(forms.Form):
         "is only promised once a delivery to the store is confirmed.",
         required=False,
     )
+    # Not required: a client that posts without it (a script) just gets no protection
+    # from its own repeats.
+    checkout_key = Order._meta.get_field("checkout_key").formfield(widget=forms.HiddenInput)
+    split_seen = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)
 
-    def __init__(self, *args, needs_backorder: bool, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.needs_backorder = needs_backorder
-        if needs_backorder:
-            self.fields["accept_backorder"].required = True
-        else:
+    def __init__(self, data=None, *, lines: list[CartLine]):
+        self.needs_backorder = any(line.backorder for line in lines)
+        split = split_of(lines)
+        # The split the shopper acted on; the page rendered now shows the new one.
+        self.stock_changed = data is not None and data.get("split_seen", split) != split
+        if data is not None:
+            data = data.copy()
+            data["split_seen"] = split
+        super().__init__(data, initial={"checkout_key": _new_checkout_key()})
+        self.fields["split_seen"].initial = split
+        if not self.needs_backorder:
             # Nothing waits, so there is nothing to choose or accept.
             del self.fields["shipping_preference"]
             del self.fields["accept_backorder"]
 
+    def clean(self):
+        cleaned = super().clean()
+        if self.needs_backorder and not cleaned.get("accept_backorder"):
+            self.add_error(
+                "accept_backorder",
+                "Tick this box to place the order with back-ordered items, or change your cart.",
+            )
+        return cleaned
+
     def placement_kwargs(self) -> dict:
         data = self.cleaned_data
         return {
+            "checkout_key": data["checkout_key"],
             "email": data["email"],
             "name": data["name"],
             "shipping_address": data["shipping_address"],
@@ -70,10 +105,14 @@ class CheckoutForm(forms.Form):
         }
 
 
+def _new_checkout_key() -> str:
+    return secrets.token_urlsafe(24)  # 192 bits: as secret as the order's token
+
+
 class ShippingPreferenceForm(forms.Form):
     shipping_preference = forms.ChoiceField(choices=ShippingPreference.choices)
 
 
 class OrderLookupForm(forms.Form):
     number = forms.CharField(label="Order number", max_length=20)
-    email = forms.EmailField(label="Email used at checkout")
+    email = Order._meta.get_field("email").formfield(label="Email used at checkout")

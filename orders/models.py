@@ -29,6 +29,9 @@ class OrderStatus(models.TextChoices):
 
 class Order(models.Model):
     token = models.CharField(max_length=64, unique=True, default=new_order_token, editable=False)
+    # The checkout form's own key: one order per submitted form, however often it is sent.
+    # Orders placed elsewhere (staff, scripts) have none.
+    checkout_key = models.CharField(max_length=64, blank=True, default="", editable=False)
     email = models.EmailField()
     name = models.CharField(max_length=200)
     shipping_address = models.TextField()
@@ -40,6 +43,13 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["checkout_key"],
+                condition=~Q(checkout_key=""),
+                name="order_one_per_checkout_key",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Order {self.number}"

@@ -1,4 +1,5 @@
 import datetime
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -65,7 +66,19 @@ def cart_lines(*, quantities: Mapping[int, int]) -> list[CartLine]:
     return lines
 
 
+# What new_order_token() and the checkout form make; anything else names no order.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def order_by_checkout_key(*, key: str) -> Order | None:
+    if not _TOKEN_SHAPE.fullmatch(key):
+        return None
+    return Order.objects.filter(checkout_key=key).first()
+
+
 def order_by_token(*, token: str) -> Order | None:
+    if not _TOKEN_SHAPE.fullmatch(token):
+        return None
     lines = OrderLine.objects.select_related("product").order_by("pk")
     return (
         Order.objects.prefetch_related(Prefetch("lines", queryset=lines))

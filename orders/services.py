@@ -1,12 +1,37 @@
 """Every write to orders. Lock order everywhere: products (primary-key order, through
 catalog.services.products_lock), then order lines (primary-key order)."""
 
+import logging
 from collections.abc import Collection, Iterable, Mapping
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Exists,
+    Expression,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Concat, JSONArray, JSONObject, Now
 
-from catalog.services import products_lock, stock_allocate, stock_backorder, stock_ship
-from notifications.services import email_queue
+from catalog.models import Product
+from catalog.services import (
+    products_lock,
+    stock_allocate,
+    stock_allocate_rows,
+    stock_backorder,
+    stock_ship,
+)
+from notifications.services import email_queue, emails_queue_rows
 from orders.exceptions import (
     BackorderNotAccepted,
     CartEmpty,
@@ -16,8 +41,10 @@ from orders.exceptions import (
     OrderNotReady,
     PurchaseRefused,
 )
-from orders.models import DatabaseNow, Order, OrderLine, ShippingPreference
-from orders.selectors import order_email_facts
+from orders.models import LINE_REFERENCE, DatabaseNow, Order, OrderLine, ShippingPreference
+from orders.selectors import order_email_facts, order_email_facts_expression
+
+logger = logging.getLogger(__name__)
 
 
 def order_place(
@@ -28,72 +55,96 @@ def order_place(
     shipping_address: str,
     shipping_preference: str = ShippingPreference.SHIP_READY_NOW,
     backorder_accepted: bool = False,
+    checkout_key: str = "",
 ) -> Order:
     """Place an order for {product id: quantity}, all or nothing.
 
     Allocates what is available and queues the rest as back-orders where each product's
     policy allows; otherwise raises PurchaseRefused and saves nothing. Back-orders need
     the shopper's acceptance (BackorderNotAccepted), judged on stock at this moment.
+    A `checkout_key` already used returns the order it placed, so a form submitted
+    twice (or five times at once) places one order.
     """
+    if checkout_key and (placed := _order_placed_with(checkout_key)):
+        return placed
     if not quantities:
         raise CartEmpty()
-    with transaction.atomic():
-        products = products_lock(product_ids=quantities)
-        problems = []
-        for pid, quantity in sorted(quantities.items()):
-            if pid not in products:
-                problems.append(f"Product {pid} is no longer sold.")
-            else:
-                permitted, reason = products[pid].purchase_policy.is_purchase_permitted(quantity)
-                if not permitted:
-                    problems.append(f"{products[pid].name} {reason}; you asked for {quantity}.")
-        if problems:
-            raise PurchaseRefused(problems)
-        splits = {
-            pid: products[pid].purchase_policy.split(quantity)
-            for pid, quantity in quantities.items()
-        }
-        backordered = [products[pid].name for pid, (_, waiting) in splits.items() if waiting]
-        if backordered and not backorder_accepted:
-            raise BackorderNotAccepted(backordered)
+    try:
+        with transaction.atomic():
+            products = products_lock(product_ids=quantities)
+            # A twin submit of the same form held these locks before us and has committed.
+            if checkout_key and (placed := _order_placed_with(checkout_key)):
+                return placed
+            if problems := _purchase_problems(products, quantities):
+                raise PurchaseRefused(problems)
+            splits = {
+                pid: products[pid].purchase_policy.split(quantity)
+                for pid, quantity in quantities.items()
+            }
+            backordered = [products[pid].name for pid, (_, waiting) in splits.items() if waiting]
+            if backordered and not backorder_accepted:
+                raise BackorderNotAccepted(backordered)
 
-        order = Order.objects.create(
-            email=email,
-            name=name,
-            shipping_address=shipping_address,
-            shipping_preference=shipping_preference,
-            backorder_accepted=bool(backordered),
-        )
-        # The database's clock, read under the product locks: queue time follows commit
-        # order per product whichever web machine placed the order.
-        OrderLine.objects.bulk_create(
-            OrderLine(
-                order=order,
-                product=products[pid],
-                unit_price=products[pid].price,
-                quantity=quantity,
-                allocated=splits[pid][0],
-                backordered=splits[pid][1],
-                queued_units=splits[pid][1],
-                queued_at=DatabaseNow() if splits[pid][1] else None,
+            order = Order.objects.create(
+                checkout_key=checkout_key,
+                email=email,
+                name=name,
+                shipping_address=shipping_address,
+                shipping_preference=shipping_preference,
+                backorder_accepted=bool(backordered),
             )
-            for pid, quantity in sorted(quantities.items())
-        )
-        lines = list(order.lines.order_by("pk"))
-        for line in lines:
-            line.order, line.product = order, products[line.product_id]
-            product = line.product
-            if line.allocated:
-                stock_allocate(product=product, entries=[(line.allocated, line.reference)])
-            if line.backordered:
-                stock_backorder(product=product, units=line.backordered)
-        email_queue(
-            key=f"order-placed:{order.pk}",
-            to=order.email,
-            event="order_placed",
-            context=order_email_facts(order=order, lines=lines),
-        )
+            # The database's clock, read under the product locks: queue time follows commit
+            # order per product whichever web machine placed the order.
+            OrderLine.objects.bulk_create(
+                OrderLine(
+                    order=order,
+                    product=products[pid],
+                    unit_price=products[pid].price,
+                    quantity=quantity,
+                    allocated=splits[pid][0],
+                    backordered=splits[pid][1],
+                    queued_units=splits[pid][1],
+                    queued_at=DatabaseNow() if splits[pid][1] else None,
+                )
+                for pid, quantity in sorted(quantities.items())
+            )
+            lines = list(order.lines.order_by("pk"))
+            for line in lines:
+                line.order, line.product = order, products[line.product_id]
+                product = line.product
+                if line.allocated:
+                    stock_allocate(product=product, entries=[(line.allocated, line.reference)])
+                if line.backordered:
+                    stock_backorder(product=product, units=line.backordered)
+            email_queue(
+                key=f"order-placed:{order.pk}",
+                to=order.email,
+                event="order_placed",
+                context=order_email_facts(order=order, lines=lines),
+            )
+    except IntegrityError:
+        # A twin with other products (so not queued behind our locks) committed first:
+        # the unique key is the last guard.
+        if checkout_key and (placed := _order_placed_with(checkout_key)):
+            return placed
+        raise
     return order
+
+
+def _purchase_problems(products: Mapping[int, Product], quantities: Mapping[int, int]) -> list[str]:
+    problems = []
+    for pid, quantity in sorted(quantities.items()):
+        if pid not in products:
+            problems.append(f"Product {pid} is no longer sold.")
+            continue
+        permitted, reason = products[pid].purchase_policy.is_purchase_permitted(quantity)
+        if not permitted:
+            problems.append(f"{products[pid].name} {reason}; you asked for {quantity}.")
+    return problems
+
+
+def _order_placed_with(checkout_key: str) -> Order | None:
+    return Order.objects.filter(checkout_key=checkout_key).first()
 
 
 def _order_lines_lock(order: Order) -> tuple[dict, list[OrderLine]]:
@@ -212,3 +263,116 @@ def order_cancel_backorders(
             },
         )
     return sum(item["units"] for item in cancelled)
+
+
+def order_lines_fill_from_queue(*, product_id: int, batch_size: int) -> int:
+    """Give the product's available units to the head of its back-order queue, at most
+    `batch_size` lines, in one transaction, set-based (a popular product can have tens
+    of thousands waiting); returns the units allocated. The back-order engine calls it
+    until it returns 0."""
+    with transaction.atomic():
+        product = products_lock(product_ids=[product_id]).get(product_id)
+        if product is None or product.available <= 0 or product.backordered <= 0:
+            return 0
+        # Every writer of a waiting line locks its product first, so the head cannot
+        # change under us; still lock its lines, in pk order like every transaction.
+        head = list(
+            OrderLine.objects.backorder_queue(product_id).values_list("pk", "backordered")[
+                :batch_size
+            ]
+        )
+        list(
+            OrderLine.objects.filter(pk__in=[pk for pk, _ in head])
+            .order_by("pk")
+            .select_for_update(of=("self",))
+            .values_list("pk")
+        )
+        fills = []  # (line id, units, waiting), head first; only the last may be partial
+        available = product.available
+        for pk, waiting in head:
+            if available == 0:
+                break
+            fills.append((pk, min(available, waiting), waiting))
+            available -= fills[-1][1]
+        if not fills:  # counters say lines wait, but none does: check_inventory names it
+            logger.error("product %s counts waiting back-orders but has none", product_id)
+            return 0
+        partial_pk, partial_units, partial_waiting = fills[-1]
+        if partial_units == partial_waiting:
+            partial_pk = None
+        # The ledger rows and emails are written before the lines change, each line's
+        # fill being all it waits for but the partly filled head's. They select the
+        # served lines as the head of the queue: one parameter, not a thousand ids.
+        head_served = OrderLine.objects.backorder_queue(product_id).values("pk")[: len(fills)]
+        served = OrderLine.objects.filter(pk__in=Subquery(head_served))
+        units = Case(
+            When(pk=partial_pk, then=Value(partial_units)),
+            default=F("backordered"),
+            output_field=IntegerField(),
+        )
+        allocated = stock_allocate_rows(
+            product=product, source=served, units=units, reference=LINE_REFERENCE
+        )
+        _emails_queue_allocated(product=product, served=served, units=units)
+        OrderLine.objects.filter(pk__in=[pk for pk, _, _ in fills]).exclude(pk=partial_pk).update(
+            allocated=F("allocated") + F("backordered"), backordered=0
+        )
+        if partial_pk is not None:
+            OrderLine.objects.filter(pk=partial_pk).update(
+                allocated=F("allocated") + partial_units,
+                backordered=F("backordered") - partial_units,
+            )
+        return allocated
+
+
+def _emails_queue_allocated(*, product: Product, served: QuerySet, units: Expression) -> None:
+    """One email per order served (an order has one line per product). The key names
+    the line and how much of its back-order has been served after this fill, so a
+    second write of the same event is a no-op."""
+    still_waiting = ExpressionWrapper(F("backordered") - units, IntegerField())
+    others_waiting = OrderLine.objects.filter(
+        order_id=OuterRef("order_id"), backordered__gt=0
+    ).exclude(pk=OuterRef("pk"))
+    ships_now = Case(
+        When(order__shipping_preference=ShippingPreference.SHIP_READY_NOW, then=True),
+        When(Q(backordered__gt=units) | Q(Exists(others_waiting)), then=False),
+        default=True,
+        output_field=BooleanField(),
+    )
+    facts = order_email_facts_expression()
+    served_after = ExpressionWrapper(
+        F("queued_units") - F("cancelled") - still_waiting, IntegerField()
+    )
+    emails_queue_rows(
+        source=served,
+        key=Concat(
+            Value("backorder-allocated:"),
+            Cast(F("id"), CharField()),
+            Value(":"),
+            Cast(served_after, CharField()),
+        ),
+        to=F("order__email"),
+        event="backorder_allocated",
+        context=JSONObject(
+            **facts,
+            ships_now=ships_now,
+            served=JSONArray(
+                JSONObject(
+                    name=Value(product.name),
+                    sku=Value(product.sku),
+                    units=units,
+                    still_waiting=still_waiting,
+                )
+            ),
+        ),
+    )
+
+
+def order_line_reprioritize(*, line_id: int, priority: int) -> None:
+    """Staff move a waiting back-order up (higher) or down the queue."""
+    with transaction.atomic():
+        product_id = OrderLine.objects.values_list("product_id", flat=True).get(pk=line_id)
+        products_lock(product_ids=[product_id])
+        OrderLine.objects.filter(pk=line_id).exclude(priority=priority).update(
+            priority=priority, reprioritized_at=Now()
+        )

@@ -1,14 +1,14 @@
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
+from django_ratelimit.decorators import ratelimit
 
 from catalog.models import Product
 from orders.cart import Cart
-from orders.exceptions import OrderError
+from orders.exceptions import BackorderNotAccepted, OrderError
 from orders.forms import (
     CartAddForm,
     CartUpdateForm,
@@ -19,13 +19,12 @@ from orders.forms import (
 from orders.selectors import (
     cart_lines,
     line_states,
+    order_by_checkout_key,
     order_by_token,
     order_lookup,
     order_status_json,
 )
 from orders.services import order_cancel_backorders, order_place, order_shipping_preference_set
-
-LOOKUP_WINDOW_SECONDS = 600
 
 
 def _cart_page(request, cart: Cart, *, status: int = 200, error: str = ""):
@@ -71,24 +70,38 @@ def cart_update_view(request):
 
 
 def checkout_view(request):
+    if request.method == "POST" and (
+        placed := order_by_checkout_key(key=request.POST.get("checkout_key", ""))
+    ):
+        return redirect(placed)  # the same form again: its order is placed already
     cart = Cart(request.session)
     lines = cart_lines(quantities=cart.by_product())
     if not lines:
         messages.info(request, "Your cart is empty.")
         return redirect("orders:cart")
-    form = CheckoutForm(request.POST or None, needs_backorder=any(line.backorder for line in lines))
+    form = CheckoutForm(request.POST or None, lines=lines)
     if request.method == "POST" and form.is_valid():
         try:
             order = order_place(quantities=cart.by_product(), **form.placement_kwargs())
         except OrderError as error:
-            form.add_error(None, error.message)
+            # Stock changed between this page's first read and the placement: show the
+            # cart as it is now, with what the shopper typed, and ask again.
+            lines = cart_lines(quantities=cart.by_product())
+            form = CheckoutForm(request.POST, lines=lines)
+            if form.is_valid() or not isinstance(error, BackorderNotAccepted):
+                form.add_error(None, error.message)
         else:
             cart.clear()
+            messages.success(request, f"Thank you: order {order.number} is placed.")
             return redirect(order)
     return render(
         request,
         "orders/checkout.html",
-        {"form": form, "lines": lines, "total": sum(line.line_total for line in lines)},
+        {
+            "form": form,
+            "lines": lines,
+            "total": sum(line.line_total for line in lines),
+        },
         status=400 if form.errors else 200,
     )
 
@@ -112,7 +125,10 @@ def order_status_view(request, token: str):
 
 @never_cache
 def order_status_json_view(request, token: str):
-    return JsonResponse(order_status_json(order=_order_or_404(token)))
+    order = order_by_token(token=token)
+    if order is None:
+        return JsonResponse({"error": "not found"}, status=404)
+    return JsonResponse(order_status_json(order=order))
 
 
 @require_POST
@@ -144,12 +160,17 @@ def order_shipping_preference_view(request, token: str):
     return redirect(order)
 
 
+def _lookup_rate(group, request) -> str:
+    return f"{settings.ORDER_LOOKUP_RATE_LIMIT}/10m"
+
+
 @never_cache
+@ratelimit(key="ip", rate=_lookup_rate, method="POST", block=False)
 def order_lookup_view(request):
     form = OrderLookupForm(request.POST or None)
     status = 200
     if request.method == "POST":
-        if _lookup_rate_limited(request):
+        if request.limited:
             form.add_error(None, "Too many lookups from here. Please wait a few minutes.")
             status = 429
         elif form.is_valid():
@@ -161,25 +182,6 @@ def order_lookup_view(request):
         if status == 200:
             status = 400
     return render(request, "orders/lookup.html", {"form": form}, status=status)
-
-
-def _lookup_rate_limited(request) -> bool:
-    key = f"order-lookup:{_client_address(request)}"
-    if cache.add(key, 1, LOOKUP_WINDOW_SECONDS):
-        return False
-    try:
-        return cache.incr(key) > settings.ORDER_LOOKUP_RATE_LIMIT
-    except ValueError:  # expired between add and incr: a new window
-        cache.add(key, 1, LOOKUP_WINDOW_SECONDS)
-        return False
-
-
-def _client_address(request) -> str:
-    """The shopper's address: behind NUM_PROXIES proxies, the entry they appended."""
-    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-    if settings.NUM_PROXIES and len(forwarded) >= settings.NUM_PROXIES:
-        return forwarded[-settings.NUM_PROXIES]
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def _first_error(form) -> str:

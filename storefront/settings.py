@@ -5,9 +5,13 @@ tasks executed in-process and email written to files under var/mail/. Production
 DATABASE_URL, CELERY_BROKER_URL, EMAIL_URL and SECRET_KEY; see .env.example.
 """
 
+import datetime
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -39,6 +43,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "csp",
+    "axes",
+    "django_ratelimit",
     "catalog",
     "orders",
     "backorders",
@@ -48,12 +55,17 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the session cookie, the query or the form.
+    "core.middleware.RejectControlCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "storefront.csp.StoreCSPMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised by the backend into a page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "storefront.urls"
@@ -92,9 +104,21 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# --- Cache: rate limits and login lockouts, shared by every process ------------------
+# A per-process cache would multiply every limit by the number of web processes, so a
+# production store uses Redis: CACHE_URL, or else the broker's Redis.
+CACHE_URL = env("CACHE_URL", default="")
+if not CACHE_URL and env("CELERY_BROKER_URL", default="").startswith(("redis://", "rediss://")):
+    CACHE_URL = env("CELERY_BROKER_URL")
+if not CACHE_URL and not DEBUG:
+    raise ImproperlyConfigured("Set CACHE_URL=redis://… (or a redis:// CELERY_BROKER_URL)")
+CACHES = {"default": env.cache_url_config(CACHE_URL or "locmemcache://")}
 
 # --- Auth, i18n, static -----------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out client
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -156,6 +180,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Email has a queue of its own, so a burst of deliveries never delays an allocation, and
 # its workers can run a threads pool (sending is mostly waiting on the SMTP server).
+# Every queue is declared, so a plain `celery -A storefront worker` (no -Q) consumes
+# them all; a dedicated mailer is `-Q email`.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue("celery"), Queue("email")]
 CELERY_TASK_ROUTES = {"notifications.tasks.emails_deliver": {"queue": "email"}}
 CELERY_BEAT_SCHEDULE = {
     "backorders-sweep": {"task": "backorders.tasks.backorders_sweep", "schedule": 60.0},
@@ -170,7 +198,10 @@ STORE_MAX_LINE_QUANTITY = env.int("STORE_MAX_LINE_QUANTITY", default=99)
 BACKORDER_ALLOCATION_BATCH_SIZE = env.int("BACKORDER_ALLOCATION_BATCH_SIZE", default=2000)
 # A waiting back-order gets a "still waiting" email once per this many days.
 BACKORDER_REMINDER_DAYS = env.int("BACKORDER_REMINDER_DAYS", default=14)
-ORDER_LOOKUP_RATE_LIMIT = env.int("ORDER_LOOKUP_RATE_LIMIT", default=10)  # per IP per 10 min
+# Per client address per 10 minutes, counted in the shared cache (django-ratelimit).
+ORDER_LOOKUP_RATE_LIMIT = env.int("ORDER_LOOKUP_RATE_LIMIT", default=10)
+BACK_IN_STOCK_SIGNUP_RATE_LIMIT = env.int("BACK_IN_STOCK_SIGNUP_RATE_LIMIT", default=10)
+RATELIMIT_IP_META_KEY = "core.http.client_address"
 
 # --- Security ---------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
@@ -188,8 +219,43 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Preloading HSTS is a one-way decision for the domain owner, not a default.
-SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SILENCED_SYSTEM_CHECKS = [
+    # Preloading HSTS is a one-way decision for the domain owner, not a default.
+    "security.W021",
+    # Django's own Redis cache increments atomically; django-ratelimit only lists
+    # django-redis by name (docs/decisions/0010-rate-limits-and-lockouts.md).
+    "django_ratelimit.W001",
+]
+if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    # DEBUG only (production refuses to start without Redis): one process, one cache.
+    SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
+
+# Admin login: django-axes locks a username, and separately a client address, out for
+# AXES_COOLOFF_MINUTES after AXES_FAILURE_LIMIT wrong passwords (records in the database,
+# so every process sees them).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.http.client_address"
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+
+# Content-Security-Policy (django-csp): shop pages load nothing inline and nothing from
+# elsewhere; the admin is allowed inline styles (storefront/csp.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
 
 LOGGING = {
     "version": 1,
@@ -199,5 +265,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # In-process tasks still take a producer from the memory transport, which has no
     # host name to report; its warning about that says nothing useful.
-    "loggers": {"kombu.connection": {"level": "ERROR" if CELERY_TASK_ALWAYS_EAGER else "INFO"}},
+    "loggers": {
+        "kombu.connection": {"level": "ERROR" if CELERY_TASK_ALWAYS_EAGER else "INFO"},
+        "axes.apps": {"level": "WARNING"},  # its start-up banner, on every command
+    },
 }

@@ -90,11 +90,11 @@ def test_expected_date_records_inbound_and_later_receipt_closes_it(db):
     ("args", "message"),
     [
         (["NOPE", "5"], "unknown SKU 'NOPE'"),
-        (["KETTLE", "0"], "quantity must be a whole number"),
+        (["KETTLE", "0"], "Units must be a whole number from 1 to 1,000,000"),
         (["KETTLE", "-3"], "quantity must be a whole number"),
         (["KETTLE", "abc"], "quantity must be a whole number"),
         (["KETTLE", "2.5"], "quantity must be a whole number"),
-        (["KETTLE", "1000001"], "quantity must be a whole number"),
+        (["KETTLE", "1000001"], "Units must be a whole number from 1 to 1,000,000"),
         (["KETTLE", "5", "--expected-date", "2030-02-30"], "must be YYYY-MM-DD"),
         (["KETTLE", "5", "--expected-date", "soon"], "must be YYYY-MM-DD"),
         (["KETTLE", "5", "--reference", "R" * 121], "at most 120 characters"),

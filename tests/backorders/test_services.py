@@ -2,12 +2,13 @@ import pytest
 from django.core import mail
 
 from backorders.selectors import inventory_problems, products_needing_allocation
-from backorders.services import backorder_reprioritize, backorders_allocate, stock_receive
+from backorders.services import backorders_allocate, stock_receive
 from backorders.tasks import backorders_sweep
 from catalog.models import Inbound, StockMovement
 from notifications.models import OutboxEmail
 from notifications.rendering import email_render
 from orders.models import OrderLine
+from orders.services import order_line_reprioritize
 from tests.factories import order_create, product_create
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +37,7 @@ def test_restock_fills_the_queue_in_order_with_a_partial_head(run_on_commit):
 def test_priority_goes_first_then_time_queued():
     grinder = product_create(sku="GRINDER")
     early, late = order_create({grinder: 1}), order_create({grinder: 1})
-    backorder_reprioritize(line_id=late.lines.get().pk, priority=5)
+    order_line_reprioritize(line_id=late.lines.get().pk, priority=5)
     stock_receive(product=grinder, quantity=1)
     backorders_allocate(product_id=grinder.pk)
     assert waiting(late) == [(1, 0)]

@@ -1,9 +1,10 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from backorders.selectors import inventory_problems
+from core.commands import StoreCommand
 
 
-class Command(BaseCommand):
+class Command(StoreCommand):
     help = "Verify the stock invariants of BRIEF.md; exit non-zero naming each broken one."
 
     def handle(self, *args, **options):

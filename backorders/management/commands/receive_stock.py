@@ -1,14 +1,15 @@
 import datetime
 
-from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
+from django.core.management.base import CommandError
 
-from backorders.services import MAX_RECEIPT_QUANTITY, stock_receive
+from backorders.services import stock_receive
+from catalog.exceptions import StockError
 from catalog.models import Product
-from catalog.services import inbound_create
+from catalog.services import MAX_STOCK_QUANTITY, inbound_create
+from core.commands import StoreCommand
 
 
-class Command(BaseCommand):
+class Command(StoreCommand):
     help = (
         "Record stock that arrived for SKU; waiting back-orders are then allocated in queue "
         "order. With --expected-date, announce a confirmed inbound shipment instead: nothing "
@@ -18,7 +19,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("sku")
-        parser.add_argument("quantity", help=f"whole number of units, 1 to {MAX_RECEIPT_QUANTITY}")
+        parser.add_argument("quantity", help=f"whole number of units, 1 to {MAX_STOCK_QUANTITY:,}")
         parser.add_argument("--reference", default="", help="delivery note or PO number")
         parser.add_argument(
             "--expected-date",
@@ -26,41 +27,42 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, sku, quantity, reference, expected_date, **options):
-        if not (quantity.isascii() and quantity.isdigit()) or not (
-            1 <= int(quantity) <= MAX_RECEIPT_QUANTITY
-        ):
-            raise CommandError(f"quantity must be a whole number from 1 to {MAX_RECEIPT_QUANTITY}")
+        # This command parses and translates; the rules are the services' (StockError).
+        if not (quantity.isascii() and quantity.isdigit()):
+            raise CommandError(f"quantity must be a whole number, got {quantity!r}")
         quantity = int(quantity)
-        if len(reference) > 120:
-            raise CommandError("reference must be at most 120 characters")
         product = Product.objects.filter(sku=sku).first()
         if product is None:
             raise CommandError(f"unknown SKU {sku!r}")
-        if expected_date is not None:
-            date = _parse_future_date(expected_date)
-            inbound_create(
-                product=product, quantity=quantity, expected_date=date, reference=reference
-            )
-            self.stdout.write(
-                self.style.SUCCESS(f"Inbound of {quantity} × {sku} expected {date} recorded.")
-            )
-            return
-        self.stdout.write(f"Receiving {quantity} × {sku}…")
+        try:
+            if expected_date is None:
+                self._receive(product, quantity, reference)
+            else:
+                self._announce(product, quantity, _parse_date(expected_date), reference)
+        except StockError as error:
+            raise CommandError(error.message) from None
+
+    def _announce(self, product, quantity: int, date: datetime.date, reference: str) -> None:
+        inbound_create(product=product, quantity=quantity, expected_date=date, reference=reference)
+        self.stdout.write(
+            self.style.SUCCESS(f"Inbound of {quantity} × {product.sku} expected {date} recorded.")
+        )
+
+    def _receive(self, product, quantity: int, reference: str) -> None:
+        self.stdout.write(f"Receiving {quantity} × {product.sku}…")
         stock_receive(product=product, quantity=quantity, reference=reference)
         product.refresh_from_db()
         self.stdout.write(
             self.style.SUCCESS(
-                f"Received. {sku}: on hand {product.on_hand}, allocated {product.allocated}, "
-                f"available {product.available}, waiting on back-order {product.backordered}."
+                f"Received. {product.sku}: on hand {product.on_hand}, allocated "
+                f"{product.allocated}, available {product.available}, waiting on back-order "
+                f"{product.backordered}."
             )
         )
 
 
-def _parse_future_date(text: str) -> datetime.date:
+def _parse_date(text: str) -> datetime.date:
     try:
-        date = datetime.datetime.strptime(text, "%Y-%m-%d").date()
+        return datetime.datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:
         raise CommandError(f"--expected-date must be YYYY-MM-DD, got {text!r}") from None
-    if date < timezone.localdate():
-        raise CommandError(f"--expected-date {date} is in the past")
-    return date

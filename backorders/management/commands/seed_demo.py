@@ -3,7 +3,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
@@ -11,6 +10,7 @@ from backorders.services import back_in_stock_signup, stock_receive
 from catalog.models import Inbound, Product
 from catalog.policy import BackorderPolicy
 from catalog.services import ProductRow, inbound_create, products_import
+from core.commands import StoreCommand
 from orders.models import Order
 from orders.services import order_place
 
@@ -35,7 +35,7 @@ CATALOG = [
 ]
 
 
-class Command(BaseCommand):
+class Command(StoreCommand):
     help = (
         "Load the demo catalog (idempotent: run it again and nothing doubles) and, in DEBUG "
         "only, a queue of demo orders and an admin account."

@@ -1,12 +1,13 @@
 import csv
 from decimal import Decimal, InvalidOperation
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.text import slugify
 
 from catalog.models import Product
 from catalog.policy import BackorderPolicy
 from catalog.services import ProductRow, product_slug, products_import
+from core.commands import StoreCommand
 
 COLUMNS = [
     "sku",
@@ -21,7 +22,7 @@ COLUMNS = [
 MAX_PRICE = Decimal("99999999.99")
 
 
-class Command(BaseCommand):
+class Command(StoreCommand):
     help = (
         "Create or update products by SKU from a CSV file with the columns "
         + ",".join(COLUMNS)

@@ -1,0 +1,44 @@
+from django.conf import settings
+from django.core.exceptions import BadRequest
+
+from core.text import text_problem
+
+
+class RejectControlCharactersMiddleware:
+    """Answer 400 for a request whose path, query, cookies or form fields hold control
+    characters (core.text), before any view, form or query sees them: one guard for
+    every text input a request can carry, instead of one per view."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        problem = self._problem(request)
+        if problem:
+            raise BadRequest(f"The request was refused: {problem}.")
+        return self.get_response(request)
+
+    @staticmethod
+    def _problem(request) -> str:
+        if problem := text_problem(request.path):
+            return f"its address {problem}"
+        # Only the cookies the store reads: a stray cookie of another site's script on
+        # the same domain must not lock shoppers out.
+        cookies = {
+            name: request.COOKIES[name]
+            for name in (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME)
+            if name in request.COOKIES
+        }
+        sources = [("query", request.GET), ("cookie", cookies)]
+        if request.method == "POST" and request.content_type in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
+            sources.append(("form", request.POST))
+        for source, data in sources:
+            items = data.lists() if hasattr(data, "lists") else ((k, [v]) for k, v in data.items())
+            for name, values in items:
+                for text in (name, *values):
+                    if problem := text_problem(text):
+                        return f"a {source} field {problem}"
+        return ""
