@@ -1,7 +1,8 @@
+import functools
 import secrets
 
 from django.db import models
-from django.db.models import CharField, F, Q, Value
+from django.db.models import CharField, F, OuterRef, Q, Value
 from django.db.models.functions import Cast, Concat, Now
 from django.urls import reverse
 
@@ -102,12 +103,14 @@ class OrderLineQuerySet(models.QuerySet):
         """The product's waiting back-orders in queue order."""
         return self.filter(product_id=product_id, backordered__gt=0).order_by(*QUEUE_ORDER)
 
-    def ahead_of(self, line: "OrderLine") -> "OrderLineQuerySet":
-        """Waiting back-orders of the same product served before `line`."""
-        return self.backorder_queue(line.product_id).filter(
-            Q(priority__gt=line.priority)
-            | Q(priority=line.priority, queued_at__lt=line.queued_at)
-            | Q(priority=line.priority, queued_at=line.queued_at, pk__lt=line.pk)
+    def ahead_of(self, line: "OrderLine | None" = None) -> "OrderLineQuerySet":
+        """Waiting back-orders of the same product served before `line`; without a
+        line, before the outer query's row (for a subquery over many lines)."""
+        value = OuterRef if line is None else functools.partial(getattr, line)
+        return self.backorder_queue(value("product_id")).filter(
+            Q(priority__gt=value("priority"))
+            | Q(priority=value("priority"), queued_at__lt=value("queued_at"))
+            | Q(priority=value("priority"), queued_at=value("queued_at"), pk__lt=value("pk"))
         )
 
 

@@ -14,11 +14,12 @@ from django.db.models import (
     F,
     Prefetch,
     Q,
+    Subquery,
     Sum,
     Value,
     When,
 )
-from django.db.models.functions import Concat
+from django.db.models.functions import Coalesce, Concat
 from django.urls import reverse
 from django.utils.formats import date_format
 
@@ -126,24 +127,40 @@ class LineState:
 def line_states(*, lines: Iterable[OrderLine]) -> list[LineState]:
     """Each line with its back-order's place in the queue and its ETA: the date of the
     inbound that covers the line's cumulative position in the queue, or None.
-    Pass lines with their product loaded."""
+    Pass lines with their product loaded. One query places every waiting line, then
+    one per waiting product reads its inbounds, however long the queues."""
+    lines = list(lines)
+    ahead = {
+        row["pk"]: row
+        for row in OrderLine.objects.filter(pk__in=[line.pk for line in lines if line.backordered])
+        .annotate(
+            lines_ahead=_ahead_of_row(Count("pk")),
+            units_ahead=_ahead_of_row(Sum("backordered")),
+        )
+        .values("pk", "lines_ahead", "units_ahead")
+    }
     states = []
     for line in lines:
-        if not line.backordered:
+        if line.pk not in ahead:
             states.append(LineState(line=line, queue_position=None, eta=None))
             continue
-        ahead = OrderLine.objects.ahead_of(line).aggregate(
-            lines=Count("pk"), units=Sum("backordered")
-        )
-        units_through_line = (ahead["units"] or 0) + line.backordered
+        place = ahead[line.pk]
         states.append(
             LineState(
                 line=line,
-                queue_position=ahead["lines"] + 1,
-                eta=inbound_eta(product=line.product, units=units_through_line),
+                queue_position=place["lines_ahead"] + 1,
+                eta=inbound_eta(
+                    product=line.product, units=place["units_ahead"] + line.backordered
+                ),
             )
         )
     return states
+
+
+def _ahead_of_row(aggregate) -> Coalesce:
+    """`aggregate` over the back-orders ahead of the outer query's line."""
+    rows = OrderLine.objects.ahead_of().order_by().values("product_id").annotate(n=aggregate)
+    return Coalesce(Subquery(rows.values("n")), 0)
 
 
 def order_status_json(*, order: Order) -> dict[str, Any]:

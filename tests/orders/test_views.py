@@ -113,7 +113,7 @@ def test_status_page_and_json(client, django_assert_num_queries):
     grinder = product_create(sku="GRINDER")
     order_create({grinder: 2})
     order = order_create({kettle: 2, grinder: 1})
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         response = client.get(f"/orders/{order.token}/")
     assert response.status_code == 200
     assert "Place in queue: 2" in response.content.decode()

@@ -1,0 +1,98 @@
+"""Pages and writes do a fixed number of queries, however long the back-order queues
+are: each is measured with a short queue and with a long one, and both must match."""
+
+import datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from backorders.services import stock_receive
+from catalog.services import inbound_create
+from orders.services import order_lines_fill_from_queue, order_place
+from tests.factories import backorders_bulk_create, order_create, product_create
+
+pytestmark = pytest.mark.django_db
+
+
+def queries(function) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        function()
+    return len(captured)
+
+
+@pytest.fixture
+def store():
+    """A product with stock, one with a queue, and a customer's order waiting on it."""
+    kettle = product_create(sku="KETTLE", on_hand=5)
+    grinder = product_create(sku="GRINDER")
+    inbound_create(
+        product=grinder,
+        quantity=10_000,
+        expected_date=datetime.date.today() + datetime.timedelta(days=9),
+    )
+    order = order_create({kettle: 1, grinder: 2})
+    return {"kettle": kettle, "grinder": grinder, "order": order}
+
+
+def lengthen_queue(store, count=300) -> None:
+    """`count` more back-orders of the grinder, ahead of the customer's order."""
+    backorders_bulk_create(store["grinder"], count)
+    store["order"].lines.filter(product=store["grinder"]).update(priority=-1)
+
+
+def with_cart(client, store):
+    for product in (store["kettle"], store["grinder"]):
+        client.post("/cart/add/", {"product_id": product.pk, "quantity": 2})
+
+
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        (lambda store: "/cart/", 6),
+        (lambda store: "/checkout/", 3),
+        (lambda store: store["grinder"].get_absolute_url(), 3),
+        (lambda store: store["order"].get_absolute_url(), 5),
+        (lambda store: f"{store['order'].get_absolute_url()}status.json", 4),
+    ],
+    ids=["cart", "checkout", "product", "status", "status.json"],
+)
+def test_page_queries_do_not_grow_with_the_queue(client, store, page, expected):
+    with_cart(client, store)
+    url = page(store)
+    short = queries(lambda: client.get(url))
+    lengthen_queue(store)
+    long = queries(lambda: client.get(url))
+    assert (short, long) == (expected, expected)
+
+
+def test_order_place_queries_do_not_grow_with_the_queue(store):
+    def place():
+        order_place(
+            quantities={store["kettle"].pk: 1, store["grinder"].pk: 1},
+            email="q@example.com",
+            name="Q",
+            shipping_address="1 Count Road",
+            backorder_accepted=True,
+        )
+
+    short = queries(place)
+    lengthen_queue(store)
+    long = queries(place)
+    assert (short, long) == (13, 13)
+
+
+def test_one_allocation_batch_is_a_fixed_number_of_queries(monkeypatch, store):
+    monkeypatch.setattr("backorders.services.enqueue_on_commit", lambda *args: None)
+    assert connection.features.supports_json_field  # SQLite finds out with a query, once
+    grinder = store["grinder"]
+    stock_receive(product=grinder, quantity=2)
+
+    def batch():
+        order_lines_fill_from_queue(product_id=grinder.pk, batch_size=50)
+
+    short = queries(batch)  # serves the customer's order: the only one waiting
+    lengthen_queue(store, count=200)
+    stock_receive(product=grinder, quantity=100)
+    long = queries(batch)  # serves 50 of the 200
+    assert (short, long) == (9, 9)
