@@ -11,7 +11,7 @@ from backorders.forms import ReceiveStockForm, StaffCancelForm
 from backorders.models import BackInStockSignup, ProductStock, QueuedBackorder
 from backorders.services import stock_receive
 from catalog.exceptions import StockError
-from core.admin import ReadOnlyAdmin, StoreModelAdmin
+from core.admin import ReadOnlyAdmin
 from orders.models import QUEUE_ORDER
 from orders.services import order_line_reprioritize, order_lines_cancel_by_staff
 
@@ -82,7 +82,7 @@ class ProductStockAdmin(ReadOnlyAdmin):
 
 
 @admin.register(QueuedBackorder)
-class QueuedBackorderAdmin(StoreModelAdmin):
+class QueuedBackorderAdmin(admin.ModelAdmin):
     """Each product's waiting back-orders in queue order; staff may change priority."""
 
     list_display = [
@@ -158,7 +158,7 @@ class QueuedBackorderAdmin(StoreModelAdmin):
 
 
 @admin.register(BackInStockSignup)
-class BackInStockSignupAdmin(StoreModelAdmin):
+class BackInStockSignupAdmin(admin.ModelAdmin):
     list_display = ["created_at", "product", "email", "notified_at"]
     list_filter = [("notified_at", admin.EmptyFieldListFilter)]
     search_fields = ["email", "product__sku"]

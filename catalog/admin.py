@@ -4,20 +4,22 @@ from django.contrib import admin
 from catalog.exceptions import StockError
 from catalog.models import Category, Inbound, Product, StockMovement
 from catalog.services import inbound_check
-from core.admin import ReadOnlyAdmin, StoreModelAdmin
+from core.admin import ReadOnlyAdmin
 
 # Receiving stock and the back-order queue are staff actions of the backorders app
 # (backorders/admin.py), which builds on this one.
 
 
 @admin.register(Category)
-class CategoryAdmin(StoreModelAdmin):
+class CategoryAdmin(admin.ModelAdmin):
     list_display = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name"]
 
 
 class InboundForm(forms.ModelForm):
+    RULED_FIELDS = ["quantity", "expected_date", "reference"]
+
     class Meta:
         model = Inbound
         fields = ["quantity", "expected_date", "reference"]
@@ -26,7 +28,7 @@ class InboundForm(forms.ModelForm):
         cleaned = super().clean()
         if self.has_changed() and not self.errors:
             try:  # the service's rule, the same one the command meets
-                inbound_check(**{name: cleaned[name] for name in self.Meta.fields})
+                inbound_check(**{name: cleaned[name] for name in self.RULED_FIELDS})
             except StockError as error:
                 self.add_error(error.field if error.field in self.fields else None, error.message)
         return cleaned
@@ -41,7 +43,7 @@ class InboundInline(admin.TabularInline):
 
 
 @admin.register(Product)
-class ProductAdmin(StoreModelAdmin):
+class ProductAdmin(admin.ModelAdmin):
     list_display = [
         "sku",
         "name",

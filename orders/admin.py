@@ -1,7 +1,6 @@
 from django.contrib import admin, messages
 from django.db.models import Prefetch
 
-from core.admin import StoreModelAdmin
 from orders.exceptions import OrderError
 from orders.models import Order, OrderLine
 from orders.services import orders_ship
@@ -29,7 +28,7 @@ class OrderLineInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(StoreModelAdmin):
+class OrderAdmin(admin.ModelAdmin):
     """Orders change only through services: staff ship from the action below."""
 
     list_display = ["number", "created_at", "name", "email", "status", "shipping_preference"]

@@ -1,10 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from storefront.views import healthz_view
-
-admin.site.site_header = "Backorder Storefront"
-admin.site.site_title = "Backorder Storefront admin"
+import storefront.admin  # noqa: F401  (the admin site's set-up)
+from storefront.views import healthz_view, not_found_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -13,3 +11,5 @@ urlpatterns = [
     path("", include("backorders.urls")),
     path("", include("catalog.urls")),
 ]
+
+handler404 = not_found_view

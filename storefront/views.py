@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from kombu import Connection
 
@@ -31,3 +32,10 @@ def _broker_state() -> str:
     except Exception:
         return "unreachable"
     return "ok"
+
+
+def not_found_view(request, exception):
+    """Django's 404 page, but JSON where a client expects JSON (status.json)."""
+    if request.path.endswith("/status.json"):
+        return JsonResponse({"error": "not found"}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -8,6 +8,7 @@ from catalog.models import Product
 from catalog.policy import BackorderPolicy
 from catalog.services import ProductRow, product_slug, products_import
 from core.commands import StoreCommand
+from core.text import text_problem
 
 COLUMNS = [
     "sku",
@@ -48,6 +49,10 @@ class Command(StoreCommand):
                         errors.append(f"row {number}: {error}")
                     else:
                         rows_of_sku.setdefault(rows[-1].sku, []).append(number)
+        except csv.Error as error:  # e.g. a field over the csv module's size limit
+            # line_num counts the lines read before the one that failed.
+            row = reader.line_num + 1
+            raise CommandError(f"nothing imported:\n  row {row}: {error}") from None
         except OSError as error:
             raise CommandError(f"cannot read {file}: {error.strerror}") from error
         except UnicodeDecodeError as error:
@@ -69,6 +74,9 @@ class Command(StoreCommand):
 
 def parse_row(record: dict[str, str]) -> ProductRow:
     value = {key: (record.get(key) or "").strip() for key in COLUMNS}
+    for column, text in value.items():
+        if problem := text_problem(text):
+            raise ValueError(f"{column} {problem}")
     if not value["sku"]:
         raise ValueError("missing SKU")
     if len(value["sku"]) > 64:
