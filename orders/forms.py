@@ -75,6 +75,8 @@ class CheckoutForm(forms.Form):
         if data is not None:
             data = data.copy()
             data["split_seen"] = split
+            # A page without the choice implied the default: keep it when asking again.
+            data.setdefault("shipping_preference", ShippingPreference.SHIP_READY_NOW)
         super().__init__(data, initial={"checkout_key": _new_checkout_key()})
         self.fields["split_seen"].initial = split
         if not self.needs_backorder:
