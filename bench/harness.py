@@ -34,6 +34,8 @@ BENCH_ENVIRONMENT = {
     "SITE_URL": "http://127.0.0.1:8000",
     # Nothing this process sends may land in the project's var/mail.
     "EMAIL_URL": "memorymail://",
+    # Production settings need a shared cache (rate limits); the web children inherit it.
+    "CACHE_URL": "redis://127.0.0.1:6379/12",
 }
 
 
