@@ -32,16 +32,31 @@ DEAD_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def broker():
-    """Point this process's Celery app at a broker, as a web process configured with
-    CELERY_BROKER_URL would be, and restore the in-process default afterwards."""
+def redis_flush(url: str) -> None:
+    """Empty the Redis database at `url`; skip the test when Redis is unreachable
+    (fail it under CI)."""
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).flushdb()
+        redis.Redis.from_url(url, socket_connect_timeout=2).flushdb()
     except redis.ConnectionError as error:
         if IN_CI:
             pytest.fail(f"CI=true and Redis is unreachable: {error}")
         pytest.skip(f"Redis unreachable: {error}")
+
+
+def this_database_url() -> str:
+    """The URL of the database this test runs on, for processes it starts."""
+    database = settings.DATABASES["default"]
+    return (
+        f"postgres://{database['USER']}@{database['HOST']}:"
+        f"{database['PORT'] or 5432}/{database['NAME']}"
+    )
+
+
+@pytest.fixture
+def broker():
+    """Point this process's Celery app at a broker, as a web process configured with
+    CELERY_BROKER_URL would be, and restore the in-process default afterwards."""
+    redis_flush(REDIS_URL)
     saved = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
 
     def use(url: str) -> None:
@@ -63,10 +78,12 @@ def _reset_connections() -> None:
 
 @pytest.fixture
 def workers(tmp_path):
-    """Start Celery workers on demand; each is killed at the end of the test."""
+    """Start Celery workers on demand; each is killed at the end of the test. A worker
+    consumes `queues` (comma-separated), or with queues=None whatever a plain
+    `celery worker` does."""
     started = []
 
-    def start(**env) -> subprocess.Popen:
+    def start(queues: str | None = "celery,email", **env) -> subprocess.Popen:
         log = tmp_path / f"worker-{len(started)}.log"
         worker = subprocess.Popen(
             [
@@ -77,7 +94,7 @@ def workers(tmp_path):
                 "storefront",
                 "worker",
                 "--concurrency=1",
-                "--queues=celery,email",
+                *([f"--queues={queues}"] if queues else []),
                 "--loglevel=info",
                 "--without-heartbeat",
                 "--without-mingle",
@@ -99,12 +116,10 @@ def workers(tmp_path):
 
 
 def _worker_env(tmp_path) -> dict[str, str]:
-    database = settings.DATABASES["default"]
     return {
         "DEBUG": "true",
         "DJANGO_SETTINGS_MODULE": "storefront.settings",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:"
-        f"{database['PORT'] or 5432}/{database['NAME']}",  # the test database
+        "DATABASE_URL": this_database_url(),
         "CELERY_BROKER_URL": REDIS_URL,
         "EMAIL_URL": f"filemail:///{tmp_path}/mail",
         "SITE_URL": "http://testserver",
@@ -193,3 +208,15 @@ def test_worker_killed_mid_allocation_is_finished_by_redelivery(broker, workers)
     assert StockMovement.objects.filter(product=grinder, kind="allocation").count() == 3000
     assert inventory_problems() == []
     connection.close()
+
+
+def test_a_plain_worker_delivers_customer_email(broker, workers, tmp_path):
+    """A worker started with no --queues consumes the email queue too: every queue is
+    declared in settings, so a store run with plain `celery worker`s emails its
+    customers instead of piling their emails up on a queue nobody reads."""
+    route = celery_app.amqp.router.route({}, "notifications.tasks.emails_deliver")
+    assert route["queue"].name == "email"  # delivery does not travel on the default queue
+    workers(queues=None)
+    order_create({product_create(sku="GRINDER"): 1})
+    wait_for(all_emails_sent, "delivery by a plain worker", timeout=20)
+    assert mailed_keys(tmp_path) == [OutboxEmail.objects.get().key]

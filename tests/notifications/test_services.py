@@ -153,3 +153,34 @@ def test_a_row_reclaimed_meanwhile_is_not_recorded_by_the_old_claim():
     from notifications.services import _claimed
 
     assert _claimed(stale).update(status=OutboxEmail.Status.SENT) == 0
+
+
+def test_a_row_reclaimed_during_its_send_is_recorded_only_by_the_new_claim(monkeypatch):
+    """On the path production uses (RECORD_SENT_SQL): while the first worker's send is
+    under way its claim times out, the sweep releases the row and a second worker claims
+    it. The first worker's "sent" must then match nothing, leaving the row the second
+    worker's to finish, while the email sent without interference is recorded."""
+    from notifications import services
+
+    kept, reclaimed = queue("kept"), queue("reclaimed")
+    second_claims = []
+
+    def send_while_another_worker_reclaims(messages):
+        if messages[0].extra_headers["X-Outbox-Key"] == "reclaimed":
+            with monkeypatch.context() as timed_out:
+                timed_out.setattr(services, "CLAIM_TIMEOUT", datetime.timedelta(0))
+                emails_due()  # the sweep releases the claim
+            second_claims.extend(services._emails_claim([reclaimed.pk]))
+        return len(messages)
+
+    with mock.patch(SEND, side_effect=send_while_another_worker_reclaims):
+        emails_deliver(email_ids=[kept.pk, reclaimed.pk])
+    kept.refresh_from_db()
+    assert (kept.status, kept.sent_at is not None) == (OutboxEmail.Status.SENT, True)
+    (second,) = second_claims
+    reclaimed.refresh_from_db()
+    assert (reclaimed.status, reclaimed.claimed_at, reclaimed.sent_at) == (
+        OutboxEmail.Status.SENDING,
+        second.claimed_at,
+        None,
+    )
