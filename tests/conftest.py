@@ -3,10 +3,33 @@ import os
 import psycopg
 import pytest
 from django.conf import settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from tests.factories import product_create
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# Property-based suites (tests/properties): reproducible (a failure shows the same
+# example again), no deadline on shared machines, and fixtures shared by the examples
+# of one test on purpose (refused input must leave them unchanged).
+hypothesis_settings.register_profile(
+    "store",
+    derandomize=True,
+    deadline=None,
+    max_examples=160,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+hypothesis_settings.load_profile("store")
+GENERATED_CASES = {"count": 0, "tests": set()}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if GENERATED_CASES["count"]:
+        terminalreporter.write_line(
+            f"hypothesis: {GENERATED_CASES['count']} generated cases tried across "
+            f"{len(GENERATED_CASES['tests'])} property tests"
+        )
 
 
 def _postgres_unreachable() -> str:

@@ -1,0 +1,73 @@
+"""Management commands and the admin driven with generated bad values: a CommandError
+or a form error, never a traceback, and nothing changed."""
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.properties import strategies as domain
+from tests.properties.checks import answered_without_error, case, refused_and_unchanged, state
+
+pytestmark = pytest.mark.django_db
+
+
+def refused(command: str, *args, **options) -> None:
+    before = state()
+    with pytest.raises(CommandError):
+        call_command(command, *args, **options)
+    assert state() == before
+
+
+@given(
+    sku=st.one_of(st.just("KETTLE"), domain.skus()),
+    quantity=domain.quantities(),
+    reference=st.one_of(st.just(""), domain.hostile_text(), domain.long_text()),
+    expected_date=st.one_of(st.none(), domain.dates()),
+)
+def test_receive_stock(store, sku, quantity, reference, expected_date):
+    case("receive_stock")
+    options = {"reference": reference}
+    if expected_date is not None:
+        options["expected_date"] = expected_date
+    before = state()
+    try:
+        call_command("receive_stock", sku, quantity, **options)
+    except CommandError:
+        assert state() == before
+
+
+@given(content=domain.csv_files())
+def test_import_products(store, tmp_path_factory, content):
+    case("import_products")
+    path = tmp_path_factory.mktemp("import") / "products.csv"
+    path.write_bytes(content)
+    refused("import_products", str(path))
+
+
+@given(selection=domain.selections())
+def test_admin_actions(admin_client, store, selection):
+    case("admin actions")
+    before = state()
+    for changelist, action in [
+        ("/admin/orders/order/", "ship_ready_units"),
+        ("/admin/backorders/queuedbackorder/", "cancel_backorders"),
+        ("/admin/notifications/outboxemail/", "resend"),
+    ]:
+        response = admin_client.post(
+            changelist, {"action": action, "_selected_action": selection, "index": 0}
+        )
+        answered_without_error(response)
+        assert state() == before
+
+
+@given(quantity=domain.quantities(), reference=st.one_of(domain.hostile_text(), domain.long_text()))
+def test_admin_receive_stock(admin_client, store, quantity, reference):
+    case("admin receive stock")
+    before = state()
+    url = f"/admin/backorders/productstock/{store['kettle'].pk}/receive/"
+    response = admin_client.post(url, {"quantity": quantity, "reference": reference})
+    answered_without_error(response)
+    if response.status_code != 302:
+        refused_and_unchanged(response, before, refused=(200, 400))

@@ -1,0 +1,77 @@
+"""Every shop form driven with generated bad values: a form error (400, or 429 once rate
+limited), never a 5xx, and nothing in the database changed."""
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.properties import strategies as domain
+from tests.properties.checks import answered_without_error, case, refused_and_unchanged, state
+
+pytestmark = pytest.mark.django_db
+
+
+@given(product_id=domain.quantities(), quantity=domain.quantities())
+def test_cart_add_and_update(client, store, product_id, quantity):
+    case("cart")
+    before = state()
+    for url in ("/cart/add/", "/cart/update/"):
+        response = client.post(url, {"product_id": product_id, "quantity": quantity})
+        answered_without_error(response)
+        assert response.status_code in (302, 400, 404)
+        assert state() == before  # the cart lives in the session
+
+
+def checkout_page(client, store) -> dict[str, str]:
+    client.post("/cart/add/", {"product_id": store["mill"].pk, "quantity": 1})
+    page = client.get("/checkout/").content.decode()
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page))
+
+
+@given(
+    email=domain.emails(),
+    name=st.one_of(domain.hostile_text(), domain.long_text()),
+    address=domain.addresses(),
+    preference=st.one_of(st.just("ship_ready_now"), domain.hostile_text()),
+    key=st.one_of(st.none(), domain.tokens()),
+)
+def test_checkout(client, store, email, name, address, preference, key):
+    case("checkout")
+    form = checkout_page(client, store)
+    if key is not None:
+        form["checkout_key"] = key
+    before = state()
+    response = client.post(
+        "/checkout/",
+        {
+            **form,
+            "email": email,
+            "name": name,
+            "shipping_address": address,
+            "shipping_preference": preference,
+            "accept_backorder": "on",
+        },
+    )
+    answered_without_error(response)
+    if response.status_code != 302:
+        refused_and_unchanged(response, before, refused=(400,))
+
+
+@given(number=st.one_of(domain.quantities(), domain.hostile_text()), email=domain.emails())
+def test_order_lookup(client, store, number, email):
+    case("order lookup")
+    before = state()
+    response = client.post("/orders/lookup/", {"number": number, "email": email})
+    refused_and_unchanged(response, before, refused=(400, 429))
+
+
+@given(email=domain.emails())
+def test_back_in_stock_signup(client, store, email):
+    case("back-in-stock sign-up")
+    before = state()
+    response = client.post(f"/products/{store['timer'].slug}/notify-me/", {"email": email})
+    answered_without_error(response)
+    if response.status_code != 302:
+        refused_and_unchanged(response, before, refused=(400, 429))
