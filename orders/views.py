@@ -88,8 +88,14 @@ def checkout_view(request):
             # cart as it is now, with what the shopper typed, and ask again.
             lines = cart_lines(quantities=cart.by_product())
             form = CheckoutForm(request.POST, lines=lines)
-            if form.is_valid() or not isinstance(error, BackorderNotAccepted):
+            if not isinstance(error, BackorderNotAccepted):
                 form.add_error(None, error.message)
+            elif form.is_valid():  # and changed back since: nothing to accept now
+                form.add_error(
+                    None,
+                    "Stock changed while you were checking out. Please "
+                    "check your order below and place it again.",
+                )
         else:
             cart.clear()
             messages.success(request, f"Thank you: order {order.number} is placed.")
