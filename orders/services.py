@@ -32,6 +32,7 @@ from catalog.services import (
     stock_ship,
 )
 from notifications.services import email_queue, emails_queue_rows
+from orders.cart import max_line_quantity
 from orders.exceptions import (
     BackorderNotAccepted,
     CartEmpty,
@@ -69,6 +70,10 @@ def order_place(
         return placed
     if not quantities:
         raise CartEmpty()
+    if bad := [q for q in quantities.values() if not 1 <= q <= max_line_quantity()]:
+        raise PurchaseRefused(
+            [f"A quantity must be a whole number from 1 to {max_line_quantity()}, not {bad[0]}."]
+        )
     try:
         with transaction.atomic():
             products = products_lock(product_ids=quantities)
@@ -226,6 +231,8 @@ def _product_ids_of(**lines) -> set[int]:
 
 def order_shipping_preference_set(*, order: Order, preference: str) -> None:
     """The customer changes when to ship: what is ready now, or all together."""
+    if preference not in ShippingPreference.values:
+        raise OrderError(f"Unknown shipping preference {preference!r}.")
     with transaction.atomic():
         _, lines = _order_lines_lock(order)
         if all(line.settled for line in lines):

@@ -9,11 +9,17 @@ from orders.exceptions import (
     CartEmpty,
     NothingToCancel,
     NothingToShip,
+    OrderError,
     OrderNotReady,
     PurchaseRefused,
 )
 from orders.models import Order, OrderLine, OrderStatus
-from orders.services import order_cancel_backorders, order_place, order_ship
+from orders.services import (
+    order_cancel_backorders,
+    order_place,
+    order_ship,
+    order_shipping_preference_set,
+)
 from tests.factories import order_create, product_create
 
 pytestmark = pytest.mark.django_db
@@ -162,3 +168,18 @@ def test_cancel_refuses_a_line_of_another_order():
         order_cancel_backorders(order=mine, line_ids=[theirs.lines.get().pk])
     assert OrderLine.objects.filter(cancelled__gt=0).count() == 0
     assert Product.objects.get(pk=grinder.pk).backordered == 2
+
+
+@pytest.mark.parametrize("quantity", [0, -2, 100])
+def test_placement_refuses_a_quantity_outside_the_line_limit(kettle, quantity):
+    with pytest.raises(PurchaseRefused, match="whole number from 1 to 99"):
+        place({kettle: quantity})
+    assert not Order.objects.exists() and StockMovement.objects.count() == 1
+
+
+def test_an_unknown_shipping_preference_is_a_domain_error(kettle):
+    order = place({kettle: 1})
+    with pytest.raises(OrderError, match="Unknown shipping preference"):
+        order_shipping_preference_set(order=order, preference="ship_by_pigeon")
+    order.refresh_from_db()
+    assert order.shipping_preference == "ship_ready_now"
