@@ -2,24 +2,20 @@ from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
-from django_ratelimit.decorators import ratelimit
 
 from backorders.exceptions import BackorderError
 from backorders.forms import BackInStockSignupForm
 from backorders.services import back_in_stock_signup
 from catalog.models import Product
-
-
-def _signup_rate(group, request) -> str:
-    return f"{settings.BACK_IN_STOCK_SIGNUP_RATE_LIMIT}/10m"
+from core.limits import rate_limited
 
 
 @require_POST
-@ratelimit(key="ip", rate=_signup_rate, block=False)
 def back_in_stock_signup_view(request, slug: str):
     product = get_object_or_404(Product, slug=slug)
     form = BackInStockSignupForm(request.POST)
-    if request.limited:
+    rate = f"{settings.BACK_IN_STOCK_SIGNUP_RATE_LIMIT}/10m"
+    if rate_limited(request, group="back-in-stock-signup", rate=rate):
         form.add_error(None, "Too many sign-ups from here. Please wait a few minutes.")
         status = 429
     elif form.is_valid():

@@ -5,9 +5,9 @@ from core.text import text_problem
 
 
 class RejectControlCharactersMiddleware:
-    """Answer 400 for a request whose path, query, cookies or form fields hold control
-    characters (core.text), before any view, form or query sees them: one guard for
-    every text input a request can carry, instead of one per view."""
+    """Answer 400 for a request whose path, query, headers, cookies or form fields hold
+    control characters (core.text), before any view, form or query sees them: one guard
+    for every text input a request can carry, instead of one per view."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -29,7 +29,11 @@ class RejectControlCharactersMiddleware:
             for name in (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME)
             if name in request.COOKIES
         }
-        sources = [("query", request.GET), ("cookie", cookies)]
+        # Headers a library may store (django-axes keeps the user agent of a failed login).
+        headers = {
+            k: v for k, v in request.META.items() if k.startswith("HTTP_") and k != "HTTP_COOKIE"
+        }
+        sources = [("query", request.GET), ("cookie", cookies), ("header", headers)]
         if request.method == "POST" and request.content_type in (
             "application/x-www-form-urlencoded",
             "multipart/form-data",

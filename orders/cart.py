@@ -1,8 +1,15 @@
 """The shopper's cart: product ids and quantities kept in the session."""
 
+import secrets
+
 from django.conf import settings
 
 SESSION_KEY = "cart"
+# The key of the checkout form this session is filling in, and the keys it placed
+# orders with (a repeat of one of those lands on its order).
+CHECKOUT_KEY = "checkout_key"
+PLACED_KEYS = "checkout_keys_placed"
+PLACED_KEYS_KEPT = 5
 
 
 class Cart:
@@ -39,6 +46,22 @@ class Cart:
     def clear(self) -> None:
         self.quantities = {}
         self._save()
+
+    def checkout_key(self) -> str:
+        """This session's checkout key: the same until an order is placed with it."""
+        if not self.session.get(CHECKOUT_KEY):
+            self.session[CHECKOUT_KEY] = secrets.token_urlsafe(24)  # 192 bits
+        return self.session[CHECKOUT_KEY]
+
+    def checkout_keys(self) -> set[str]:
+        """Keys this session issued: only these name an order for it."""
+        return {self.session.get(CHECKOUT_KEY), *self.session.get(PLACED_KEYS, [])} - {None}
+
+    def checkout_placed(self, key: str) -> None:
+        """An order was placed with `key`: empty the cart, start a new key."""
+        self.clear()
+        self.session[PLACED_KEYS] = [*self.session.get(PLACED_KEYS, []), key][-PLACED_KEYS_KEPT:]
+        self.session.pop(CHECKOUT_KEY, None)
 
     def _save(self) -> None:
         self.session[SESSION_KEY] = self.quantities

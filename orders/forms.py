@@ -1,5 +1,3 @@
-import secrets
-
 from django import forms
 
 from orders.cart import max_line_quantity
@@ -32,11 +30,24 @@ def split_of(lines: list[CartLine]) -> str:
     return ";".join(f"{line.product.pk}:{line.allocate_now}:{line.backorder}" for line in lines)
 
 
+def backorders_in(split: str) -> dict[int, int]:
+    """{product id: units on back-order} of a split_of() text; what is not understood
+    counts as nothing shown."""
+    shown = {}
+    for part in split.split(";"):
+        pid, _, rest = part.partition(":")
+        _, _, units = rest.partition(":")
+        if pid.isascii() and pid.isdigit() and units.isascii() and units.isdigit():
+            shown[int(pid)] = int(units)
+    return shown
+
+
 class CheckoutForm(forms.Form):
     """Built from the cart lines as they are now. It carries two hidden fields: a
     checkout key, which makes a repeated submit of the same form land on the order it
     placed, and the split the shopper was shown, so that when stock changed under them
-    the page they get back says so instead of asking for a box they never saw."""
+    the page they get back says so instead of asking for a box they never saw, and
+    their consent never covers more back-ordered units than they saw."""
 
     # Fields the order keeps are the order's own columns' form fields: the form can
     # never accept more than the database holds.
@@ -65,28 +76,41 @@ class CheckoutForm(forms.Form):
     # Not required: a client that posts without it (a script) just gets no protection
     # from its own repeats.
     checkout_key = Order._meta.get_field("checkout_key").formfield(widget=forms.HiddenInput)
-    split_seen = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)
+    split_seen = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, data=None, *, lines: list[CartLine]):
+    def __init__(self, data=None, *, lines: list[CartLine], checkout_key: str, known_keys: set):
+        self.known_keys = known_keys
         self.needs_backorder = any(line.backorder for line in lines)
         split = split_of(lines)
-        # The split the shopper acted on; the page rendered now shows the new one.
-        self.stock_changed = data is not None and data.get("split_seen", split) != split
+        # The split the shopper acted on (None from a client that sends none); the page
+        # rendered now shows the new one.
+        seen = data.get("split_seen") if data is not None else None
+        self.stock_changed = seen is not None and seen != split
+        # Consent covers the back-orders the shopper was shown, no more.
+        self.backorders_shown = None if seen is None else backorders_in(seen)
+        self.consent_covers = self.backorders_shown is None or all(
+            line.backorder <= self.backorders_shown.get(line.product.pk, 0) for line in lines
+        )
         if data is not None:
             data = data.copy()
             data["split_seen"] = split
             # A page without the choice implied the default: keep it when asking again.
             data.setdefault("shipping_preference", ShippingPreference.SHIP_READY_NOW)
-        super().__init__(data, initial={"checkout_key": _new_checkout_key()})
+        super().__init__(data, initial={"checkout_key": checkout_key})
         self.fields["split_seen"].initial = split
         if not self.needs_backorder:
             # Nothing waits, so there is nothing to choose or accept.
             del self.fields["shipping_preference"]
             del self.fields["accept_backorder"]
 
+    def clean_checkout_key(self) -> str:
+        # A key this session did not issue protects nothing and names no order.
+        key = self.cleaned_data["checkout_key"]
+        return key if key in self.known_keys else ""
+
     def clean(self):
         cleaned = super().clean()
-        if self.needs_backorder and not cleaned.get("accept_backorder"):
+        if self.needs_backorder and not (cleaned.get("accept_backorder") and self.consent_covers):
             self.add_error(
                 "accept_backorder",
                 "Tick this box to place the order with back-ordered items, or change your cart.",
@@ -104,11 +128,8 @@ class CheckoutForm(forms.Form):
                 "shipping_preference", ShippingPreference.SHIP_READY_NOW
             ),
             "backorder_accepted": data.get("accept_backorder", False),
+            "backorders_shown": self.backorders_shown,
         }
-
-
-def _new_checkout_key() -> str:
-    return secrets.token_urlsafe(24)  # 192 bits: as secret as the order's token
 
 
 class ShippingPreferenceForm(forms.Form):

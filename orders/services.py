@@ -43,7 +43,11 @@ from orders.exceptions import (
     PurchaseRefused,
 )
 from orders.models import LINE_REFERENCE, DatabaseNow, Order, OrderLine, ShippingPreference
-from orders.selectors import order_email_facts, order_email_facts_expression
+from orders.selectors import (
+    order_by_checkout_key,
+    order_email_facts,
+    order_email_facts_expression,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,17 +60,20 @@ def order_place(
     shipping_address: str,
     shipping_preference: str = ShippingPreference.SHIP_READY_NOW,
     backorder_accepted: bool = False,
+    backorders_shown: Mapping[int, int] | None = None,
     checkout_key: str = "",
 ) -> Order:
     """Place an order for {product id: quantity}, all or nothing.
 
     Allocates what is available and queues the rest as back-orders where each product's
     policy allows; otherwise raises PurchaseRefused and saves nothing. Back-orders need
-    the shopper's acceptance (BackorderNotAccepted), judged on stock at this moment.
+    the shopper's acceptance (BackorderNotAccepted), judged on stock at this moment;
+    with `backorders_shown` ({product id: units} the shopper saw on back-order) it covers
+    no more units than that.
     A `checkout_key` already used returns the order it placed, so a form submitted
     twice (or five times at once) places one order.
     """
-    if checkout_key and (placed := _order_placed_with(checkout_key)):
+    if checkout_key and (placed := order_by_checkout_key(key=checkout_key)):
         return placed
     if not quantities:
         raise CartEmpty()
@@ -78,7 +85,7 @@ def order_place(
         with transaction.atomic():
             products = products_lock(product_ids=quantities)
             # A twin submit of the same form held these locks before us and has committed.
-            if checkout_key and (placed := _order_placed_with(checkout_key)):
+            if checkout_key and (placed := order_by_checkout_key(key=checkout_key)):
                 return placed
             if problems := _purchase_problems(products, quantities):
                 raise PurchaseRefused(problems)
@@ -87,8 +94,17 @@ def order_place(
                 for pid, quantity in quantities.items()
             }
             backordered = [products[pid].name for pid, (_, waiting) in splits.items() if waiting]
-            if backordered and not backorder_accepted:
-                raise BackorderNotAccepted(backordered)
+            unaccepted = [
+                products[pid].name
+                for pid, (_, waiting) in splits.items()
+                if waiting
+                and not (
+                    backorder_accepted
+                    and (backorders_shown is None or waiting <= backorders_shown.get(pid, 0))
+                )
+            ]
+            if unaccepted:
+                raise BackorderNotAccepted(unaccepted)
 
             order = Order.objects.create(
                 checkout_key=checkout_key,
@@ -130,7 +146,7 @@ def order_place(
     except IntegrityError:
         # A twin with other products (so not queued behind our locks) committed first:
         # the unique key is the last guard.
-        if checkout_key and (placed := _order_placed_with(checkout_key)):
+        if checkout_key and (placed := order_by_checkout_key(key=checkout_key)):
             return placed
         raise
     return order
@@ -146,10 +162,6 @@ def _purchase_problems(products: Mapping[int, Product], quantities: Mapping[int,
         if not permitted:
             problems.append(f"{products[pid].name} {reason}; you asked for {quantity}.")
     return problems
-
-
-def _order_placed_with(checkout_key: str) -> Order | None:
-    return Order.objects.filter(checkout_key=checkout_key).first()
 
 
 def _order_lines_lock(order: Order) -> tuple[dict, list[OrderLine]]:

@@ -4,9 +4,9 @@ from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
-from django_ratelimit.decorators import ratelimit
 
 from catalog.models import Product
+from core.limits import rate_limited
 from orders.cart import Cart
 from orders.exceptions import BackorderNotAccepted, OrderError
 from orders.forms import (
@@ -69,17 +69,18 @@ def cart_update_view(request):
     return redirect("orders:cart")
 
 
+@never_cache
 def checkout_view(request):
-    if request.method == "POST" and (
-        placed := order_by_checkout_key(key=request.POST.get("checkout_key", ""))
-    ):
-        return redirect(placed)  # the same form again: its order is placed already
     cart = Cart(request.session)
+    key = request.POST.get("checkout_key", "")
+    if key in cart.checkout_keys() and (placed := order_by_checkout_key(key=key)):
+        return redirect(placed)  # this form again: its order is placed already
     lines = cart_lines(quantities=cart.by_product())
     if not lines:
         messages.info(request, "Your cart is empty.")
         return redirect("orders:cart")
-    form = CheckoutForm(request.POST or None, lines=lines)
+    keys = {"checkout_key": cart.checkout_key(), "known_keys": cart.checkout_keys()}
+    form = CheckoutForm(request.POST or None, lines=lines, **keys)
     if request.method == "POST" and form.is_valid():
         try:
             order = order_place(quantities=cart.by_product(), **form.placement_kwargs())
@@ -87,7 +88,7 @@ def checkout_view(request):
             # Stock changed between this page's first read and the placement: show the
             # cart as it is now, with what the shopper typed, and ask again.
             lines = cart_lines(quantities=cart.by_product())
-            form = CheckoutForm(request.POST, lines=lines)
+            form = CheckoutForm(request.POST, lines=lines, **keys)
             if not isinstance(error, BackorderNotAccepted):
                 form.add_error(None, error.message)
             elif form.is_valid():  # and changed back since: nothing to accept now
@@ -97,7 +98,7 @@ def checkout_view(request):
                     "check your order below and place it again.",
                 )
         else:
-            cart.clear()
+            cart.checkout_placed(form.cleaned_data["checkout_key"])
             messages.success(request, f"Thank you: order {order.number} is placed.")
             return redirect(order)
     return render(
@@ -166,17 +167,13 @@ def order_shipping_preference_view(request, token: str):
     return redirect(order)
 
 
-def _lookup_rate(group, request) -> str:
-    return f"{settings.ORDER_LOOKUP_RATE_LIMIT}/10m"
-
-
 @never_cache
-@ratelimit(key="ip", rate=_lookup_rate, method="POST", block=False)
 def order_lookup_view(request):
     form = OrderLookupForm(request.POST or None)
     status = 200
     if request.method == "POST":
-        if request.limited:
+        rate = f"{settings.ORDER_LOOKUP_RATE_LIMIT}/10m"
+        if rate_limited(request, group="order-lookup", rate=rate):
             form.add_error(None, "Too many lookups from here. Please wait a few minutes.")
             status = 429
         elif form.is_valid():

@@ -7,6 +7,7 @@ DATABASE_URL, CELERY_BROKER_URL, EMAIL_URL and SECRET_KEY; see .env.example.
 
 import datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from csp.constants import NONE, SELF
@@ -109,7 +110,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # production store uses Redis: CACHE_URL, or else the broker's Redis.
 CACHE_URL = env("CACHE_URL", default="")
 if not CACHE_URL and env("CELERY_BROKER_URL", default="").startswith(("redis://", "rediss://")):
-    CACHE_URL = env("CELERY_BROKER_URL")
+    # The broker's server, the next database: clearing the cache must never drop tasks.
+    broker = urlsplit(env("CELERY_BROKER_URL"))
+    database = int(broker.path.strip("/") or 0)
+    CACHE_URL = urlunsplit(broker._replace(path=f"/{(database + 1) % 16}"))
 if not CACHE_URL and not DEBUG:
     raise ImproperlyConfigured("Set CACHE_URL=redis://… (or a redis:// CELERY_BROKER_URL)")
 CACHES = {"default": env.cache_url_config(CACHE_URL or "locmemcache://")}
@@ -230,12 +234,14 @@ if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     # DEBUG only (production refuses to start without Redis): one process, one cache.
     SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
 
-# Admin login: django-axes locks a username, and separately a client address, out for
+# Admin login: django-axes locks a username at a client address out for
 # AXES_COOLOFF_MINUTES after AXES_FAILURE_LIMIT wrong passwords (records in the database,
 # so every process sees them).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The pair: one address guessing one account. A username alone would let anyone lock
+# staff out from anywhere (decision 0010).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "core.http.client_address"
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"

@@ -224,6 +224,33 @@ def test_stock_changing_under_a_shopper_says_so_and_keeps_what_they_typed(client
     assert Order.objects.count() == 2
 
 
+@pytest.mark.django_db
+def test_consent_never_covers_a_back_order_the_shopper_was_not_shown(client):
+    grinder = product_create(sku="GRINDER", name="Grinder", on_hand=1)
+    kettle = product_create(sku="KETTLE", name="Kettle", on_hand=1)
+    add(client, grinder, 2)  # 1 in stock, 1 on back-order: shown and accepted
+    add(client, kettle)  # in stock when the page was shown
+    form = {**checkout_form(client), **DETAILS, "accept_backorder": "on"}
+    order_create({kettle: 1})  # the last kettle goes meanwhile
+    response = client.post("/checkout/", form)
+    assert response.status_code == 400
+    assert "Stock changed while you were checking out" in response.content.decode()
+    assert Order.objects.count() == 1
+    again = {**form, **hidden_fields(response.content.decode())}
+    assert client.post("/checkout/", again).status_code == 302  # accepted as now shown
+
+
+@pytest.mark.django_db
+def test_a_checkout_key_from_another_session_reveals_no_order(client, run_on_commit):
+    add(client, product_create(sku="KETTLE", on_hand=3))
+    form = {**checkout_form(client), **DETAILS}
+    placed = run_on_commit(client.post, "/checkout/", form)
+    stranger = Client()
+    response = stranger.post("/checkout/", form)
+    assert response.status_code == 302 and response.url != placed.url
+    assert response.url == "/cart/"  # their own (empty) cart, not the order
+
+
 # 6. Admin actions with a mangled selection.
 
 
@@ -263,6 +290,12 @@ def test_admin_login_locks_out_after_repeated_wrong_passwords(client, django_use
     assert response.status_code == 429
     assert "Sign-in temporarily locked" in response.content.decode()
     assert client.get("/admin/").status_code == 302  # still not signed in
+    # The lock is on that username at that address: staff elsewhere still sign in.
+    elsewhere = Client(REMOTE_ADDR="198.51.100.9")
+    response = elsewhere.post(
+        "/admin/login/?next=/admin/", {"username": "boss", "password": "right-password-1"}
+    )
+    assert response.status_code == 302 and response.url == "/admin/"
 
 
 # 10. A Content-Security-Policy on every page.
@@ -331,3 +364,49 @@ def test_an_inbound_dated_in_the_past_is_refused_in_the_admin(admin_client, kett
     form["inbounds-0-expected_date"] = (yesterday + datetime.timedelta(days=3)).isoformat()
     assert admin_client.post(url, form).status_code == 302
     assert Inbound.objects.get().reference == "PO-LATE"
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "address"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("203.0.113.7:51234", "203.0.113.7"),
+        ("[2001:db8::1]:443", "2001:db8::1"),
+        ("2001:db8::1", "2001:db8::1"),
+        ("not-an-address", "0.0.0.0"),
+    ],
+)
+def test_the_client_address_behind_a_proxy_ignores_ports_and_never_crashes(
+    rf, settings, forwarded, address
+):
+    from core.http import client_address
+
+    settings.NUM_PROXIES = 1
+    request = rf.get("/", HTTP_X_FORWARDED_FOR=f"198.51.100.1, {forwarded}")
+    assert client_address(request) == address
+
+
+@pytest.mark.django_db
+def test_lookup_and_signup_still_answer_when_the_cache_is_down(client, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+        }
+    }
+    timer = product_create(sku="TIMER", policy=BackorderPolicy.DENY)
+    response = client.post("/orders/lookup/", {"number": "100001", "email": "a@example.com"})
+    assert response.status_code == 400
+    response = client.post(f"/products/{timer.slug}/notify-me/", {"email": "a@example.com"})
+    assert response.status_code == 302 and timer.back_in_stock_signups.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_control_character_in_a_header_is_a_400(client, django_user_model):
+    django_user_model.objects.create_superuser("boss", "boss@example.com", "right-password-1")
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": "boss", "password": "wrong"},
+        HTTP_USER_AGENT="evil\x00agent",
+    )
+    assert response.status_code == 400

@@ -1,0 +1,18 @@
+import logging
+
+from django_ratelimit.core import is_ratelimited
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+
+def rate_limited(request, *, group: str, rate: str) -> bool:
+    """Count this request against `rate` per client address (django-ratelimit, in the
+    shared cache) and say whether it is over. With the cache unreachable the request is
+    let through and the fault logged: a customer finding an order matters more than
+    the limit for the minutes Redis is down."""
+    try:
+        return is_ratelimited(request, group=group, key="ip", rate=rate, increment=True)
+    except (RedisError, OSError):
+        logger.exception("rate limit %s not counted: the cache is unreachable", group)
+        return False
