@@ -65,6 +65,8 @@ def cart_update_view(request):
     form = CartUpdateForm(request.POST)
     if not form.is_valid():
         return _cart_page(request, cart, status=400, error=_first_error(form))
+    if form.cleaned_data["quantity"]:  # removing needs no product; setting does
+        get_object_or_404(Product, pk=form.cleaned_data["product_id"])
     cart.set_quantity(form.cleaned_data["product_id"], form.cleaned_data["quantity"])
     return redirect("orders:cart")
 

@@ -227,3 +227,9 @@ def test_lookup_rate_limit_counts_the_client_behind_the_proxy(client, settings, 
         assert response.status_code == 400  # each shopper has their own allowance
     response = client.post("/orders/lookup/", data, HTTP_X_FORWARDED_FOR="203.0.113.1")
     assert response.status_code == 429
+
+
+def test_setting_a_quantity_of_an_unknown_product_is_404_and_keeps_it_out(client, db):
+    response = client.post("/cart/update/", {"product_id": 999_999, "quantity": 2})
+    assert response.status_code == 404
+    assert "999999" not in client.session.get("cart", {})
