@@ -23,31 +23,6 @@ hypothesis_settings.register_profile(
 hypothesis_settings.load_profile("store")
 GENERATED_CASES = {"count": 0, "tests": set()}
 
-# The fuzz suites (tests/fuzz) and the property suites share this CI profile: the same
-# reproducible settings, and a max_examples each fuzz test takes its share of
-# (tests.fuzz.examples) so that a make test pass tries well over 2,000 generated cases.
-# HYPOTHESIS_PROFILE=store (or another registered profile) overrides it for a local run.
-hypothesis_settings.register_profile(
-    "ci",
-    derandomize=True,
-    deadline=None,
-    max_examples=160,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-
-def count_case(test: str) -> None:
-    """Count one generated case of `test` (the total is printed at the end of the run)."""
-    GENERATED_CASES["count"] += 1
-    GENERATED_CASES["tests"].add(test)
-
-
-@pytest.fixture
-def fuzz_case(request):
-    """Call once per hypothesis example: counts it under this test's name."""
-    return lambda: count_case(request.node.nodeid)
-
 
 def pytest_terminal_summary(terminalreporter):
     if GENERATED_CASES["count"]:
