@@ -410,3 +410,23 @@ def test_a_control_character_in_a_header_is_a_400(client, django_user_model):
         HTTP_USER_AGENT="evil\x00agent",
     )
     assert response.status_code == 400
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("row_id", ["x", str(2**63), "1.5"])
+def test_a_queue_priority_edit_with_a_mangled_row_id_is_refused(admin_client, row_id):
+    order = order_create({product_create(sku="GRINDER"): 1})
+    line = order.lines.get()
+    response = admin_client.post(
+        "/admin/backorders/queuedbackorder/",
+        {
+            "_save": "Save",
+            "form-TOTAL_FORMS": 1,
+            "form-INITIAL_FORMS": 1,
+            "form-0-id": row_id,
+            "form-0-priority": 9,
+        },
+    )
+    assert response.status_code == 302
+    line.refresh_from_db()
+    assert line.priority == 0

@@ -97,6 +97,7 @@ def test_expected_date_records_inbound_and_later_receipt_closes_it(db):
         (["KETTLE", "1000001"], "Units must be a whole number from 1 to 1,000,000"),
         (["KETTLE", "5", "--expected-date", "2030-02-30"], "must be YYYY-MM-DD"),
         (["KETTLE", "5", "--expected-date", "soon"], "must be YYYY-MM-DD"),
+        (["KETTLE", "5", "--expected-date", "2031-1-1"], "must be YYYY-MM-DD"),
         (["KETTLE", "5", "--reference", "R" * 121], "at most 120 characters"),
     ],
 )

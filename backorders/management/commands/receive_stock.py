@@ -1,4 +1,5 @@
 import datetime
+import re
 
 from django.core.management.base import CommandError
 
@@ -63,6 +64,8 @@ class Command(StoreCommand):
 
 def _parse_date(text: str) -> datetime.date:
     try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):  # strptime takes 2031-1-1
+            raise ValueError
         return datetime.datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:
         raise CommandError(f"--expected-date must be YYYY-MM-DD, got {text!r}") from None
