@@ -63,7 +63,7 @@ class ProductStockAdmin(ReadOnlyAdmin):
             try:
                 stock_receive(product=product, **form.cleaned_data)
             except StockError as error:
-                form.add_error(error.field if error.field in form.fields else None, error.message)
+                error.add_to(form)
             else:
                 messages.success(
                     request,

@@ -14,8 +14,8 @@ from core.limits import rate_limited
 def back_in_stock_signup_view(request, slug: str):
     product = get_object_or_404(Product, slug=slug)
     form = BackInStockSignupForm(request.POST)
-    rate = f"{settings.BACK_IN_STOCK_SIGNUP_RATE_LIMIT}/10m"
-    if rate_limited(request, group="back-in-stock-signup", rate=rate):
+    limit = settings.BACK_IN_STOCK_SIGNUP_RATE_LIMIT
+    if rate_limited(request, group="back-in-stock-signup", per_ten_minutes=limit):
         form.add_error(None, "Too many sign-ups from here. Please wait a few minutes.")
         status = 429
     elif form.is_valid():

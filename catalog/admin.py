@@ -17,20 +17,21 @@ class CategoryAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
-class InboundForm(forms.ModelForm):
-    RULED_FIELDS = ["quantity", "expected_date", "reference"]
+INBOUND_FIELDS = ["quantity", "expected_date", "reference"]
 
+
+class InboundForm(forms.ModelForm):
     class Meta:
         model = Inbound
-        fields = ["quantity", "expected_date", "reference"]
+        fields = INBOUND_FIELDS
 
     def clean(self):
         cleaned = super().clean()
         if self.has_changed() and not self.errors:
             try:  # the service's rule, the same one the command meets
-                inbound_check(**{name: cleaned[name] for name in self.RULED_FIELDS})
+                inbound_check(**{name: cleaned[name] for name in INBOUND_FIELDS})
             except StockError as error:
-                self.add_error(error.field if error.field in self.fields else None, error.message)
+                error.add_to(self)
         return cleaned
 
 

@@ -7,3 +7,7 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+    def add_to(self, form) -> None:
+        """Show this refusal on `form`: on its field when the form has it."""
+        form.add_error(self.field if self.field in form.fields else None, self.message)

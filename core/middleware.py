@@ -24,24 +24,25 @@ class RejectControlCharactersMiddleware:
             return f"its address {problem}"
         # Only the cookies the store reads: a stray cookie of another site's script on
         # the same domain must not lock shoppers out.
-        cookies = {
-            name: request.COOKIES[name]
+        cookies = [
+            (name, [request.COOKIES[name]])
             for name in (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME)
             if name in request.COOKIES
-        }
+        ]
         # Headers a library may store (django-axes keeps the user agent of a failed login).
-        headers = {
-            k: v for k, v in request.META.items() if k.startswith("HTTP_") and k != "HTTP_COOKIE"
-        }
-        sources = [("query", request.GET), ("cookie", cookies), ("header", headers)]
+        headers = [
+            (name, [value])
+            for name, value in request.META.items()
+            if name.startswith("HTTP_") and name != "HTTP_COOKIE"
+        ]
+        sources = [("query", request.GET.lists()), ("cookie", cookies), ("header", headers)]
         if request.method == "POST" and request.content_type in (
             "application/x-www-form-urlencoded",
             "multipart/form-data",
         ):
-            sources.append(("form", request.POST))
-        for source, data in sources:
-            items = data.lists() if hasattr(data, "lists") else ((k, [v]) for k, v in data.items())
-            for name, values in items:
+            sources.append(("form", request.POST.lists()))
+        for source, fields in sources:
+            for name, values in fields:
                 for text in (name, *values):
                     if problem := text_problem(text):
                         return f"a {source} field {problem}"

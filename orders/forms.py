@@ -2,7 +2,7 @@ from django import forms
 
 from orders.cart import max_line_quantity
 from orders.models import Order, ShippingPreference
-from orders.selectors import CartLine
+from orders.selectors import CartLine, backorders_unaccepted
 
 
 class CartAddForm(forms.Form):
@@ -80,7 +80,8 @@ class CheckoutForm(forms.Form):
 
     def __init__(self, data=None, *, lines: list[CartLine], checkout_key: str, known_keys: set):
         self.known_keys = known_keys
-        self.needs_backorder = any(line.backorder for line in lines)
+        self.backorders = {line.product.pk: line.backorder for line in lines if line.backorder}
+        self.needs_backorder = bool(self.backorders)
         split = split_of(lines)
         # The split the shopper acted on (None from a client that sends none); the page
         # rendered now shows the new one.
@@ -88,9 +89,6 @@ class CheckoutForm(forms.Form):
         self.stock_changed = seen is not None and seen != split
         # Consent covers the back-orders the shopper was shown, no more.
         self.backorders_shown = None if seen is None else backorders_in(seen)
-        self.consent_covers = self.backorders_shown is None or all(
-            line.backorder <= self.backorders_shown.get(line.product.pk, 0) for line in lines
-        )
         if data is not None:
             data = data.copy()
             data["split_seen"] = split
@@ -110,7 +108,11 @@ class CheckoutForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if self.needs_backorder and not (cleaned.get("accept_backorder") and self.consent_covers):
+        if backorders_unaccepted(
+            backorders=self.backorders,
+            accepted=cleaned.get("accept_backorder", False),
+            shown=self.backorders_shown,
+        ):
             self.add_error(
                 "accept_backorder",
                 "Tick this box to place the order with back-ordered items, or change your cart.",

@@ -1,4 +1,3 @@
-import functools
 import secrets
 
 from django.db import models
@@ -106,11 +105,21 @@ class OrderLineQuerySet(models.QuerySet):
     def ahead_of(self, line: "OrderLine | None" = None) -> "OrderLineQuerySet":
         """Waiting back-orders of the same product served before `line`; without a
         line, before the outer query's row (for a subquery over many lines)."""
-        value = OuterRef if line is None else functools.partial(getattr, line)
-        return self.backorder_queue(value("product_id")).filter(
-            Q(priority__gt=value("priority"))
-            | Q(priority=value("priority"), queued_at__lt=value("queued_at"))
-            | Q(priority=value("priority"), queued_at=value("queued_at"), pk__lt=value("pk"))
+        if line is None:
+            product, priority, queued_at, pk = (
+                OuterRef(name) for name in ("product_id", "priority", "queued_at", "pk")
+            )
+        else:
+            product, priority, queued_at, pk = (
+                line.product_id,
+                line.priority,
+                line.queued_at,
+                line.pk,
+            )
+        return self.backorder_queue(product).filter(
+            Q(priority__gt=priority)
+            | Q(priority=priority, queued_at__lt=queued_at)
+            | Q(priority=priority, queued_at=queued_at, pk__lt=pk)
         )
 
 

@@ -71,7 +71,21 @@ def cart_lines(*, quantities: Mapping[int, int]) -> list[CartLine]:
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+def backorders_unaccepted(
+    *, backorders: Mapping[int, int], accepted: bool, shown: Mapping[int, int] | None
+) -> set[int]:
+    """The products whose back-ordered units ({product id: units}) the shopper's consent
+    does not cover: all of them without consent; with `shown` (the units the shopper saw
+    on back-order), those with more units now than shown."""
+    return {
+        pid
+        for pid, units in backorders.items()
+        if units and not (accepted and (shown is None or units <= shown.get(pid, 0)))
+    }
+
+
 def order_by_checkout_key(*, key: str) -> Order | None:
+    """The order placed with this checkout key; none for a blank or malformed key."""
     if not _TOKEN_SHAPE.fullmatch(key):
         return None
     return Order.objects.filter(checkout_key=key).first()

@@ -44,6 +44,7 @@ from orders.exceptions import (
 )
 from orders.models import LINE_REFERENCE, DatabaseNow, Order, OrderLine, ShippingPreference
 from orders.selectors import (
+    backorders_unaccepted,
     order_by_checkout_key,
     order_email_facts,
     order_email_facts_expression,
@@ -73,7 +74,7 @@ def order_place(
     A `checkout_key` already used returns the order it placed, so a form submitted
     twice (or five times at once) places one order.
     """
-    if checkout_key and (placed := order_by_checkout_key(key=checkout_key)):
+    if placed := order_by_checkout_key(key=checkout_key):
         return placed
     if not quantities:
         raise CartEmpty()
@@ -85,7 +86,7 @@ def order_place(
         with transaction.atomic():
             products = products_lock(product_ids=quantities)
             # A twin submit of the same form held these locks before us and has committed.
-            if checkout_key and (placed := order_by_checkout_key(key=checkout_key)):
+            if placed := order_by_checkout_key(key=checkout_key):
                 return placed
             if problems := _purchase_problems(products, quantities):
                 raise PurchaseRefused(problems)
@@ -93,18 +94,11 @@ def order_place(
                 pid: products[pid].purchase_policy.split(quantity)
                 for pid, quantity in quantities.items()
             }
-            backordered = [products[pid].name for pid, (_, waiting) in splits.items() if waiting]
-            unaccepted = [
-                products[pid].name
-                for pid, (_, waiting) in splits.items()
-                if waiting
-                and not (
-                    backorder_accepted
-                    and (backorders_shown is None or waiting <= backorders_shown.get(pid, 0))
-                )
-            ]
-            if unaccepted:
-                raise BackorderNotAccepted(unaccepted)
+            backorders = {pid: waiting for pid, (_, waiting) in splits.items() if waiting}
+            if unaccepted := backorders_unaccepted(
+                backorders=backorders, accepted=backorder_accepted, shown=backorders_shown
+            ):
+                raise BackorderNotAccepted([products[pid].name for pid in sorted(unaccepted)])
 
             order = Order.objects.create(
                 checkout_key=checkout_key,
@@ -112,7 +106,7 @@ def order_place(
                 name=name,
                 shipping_address=shipping_address,
                 shipping_preference=shipping_preference,
-                backorder_accepted=bool(backordered),
+                backorder_accepted=bool(backorders),
             )
             # The database's clock, read under the product locks: queue time follows commit
             # order per product whichever web machine placed the order.
@@ -146,7 +140,7 @@ def order_place(
     except IntegrityError:
         # A twin with other products (so not queued behind our locks) committed first:
         # the unique key is the last guard.
-        if checkout_key and (placed := order_by_checkout_key(key=checkout_key)):
+        if placed := order_by_checkout_key(key=checkout_key):
             return placed
         raise
     return order

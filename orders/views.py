@@ -174,8 +174,8 @@ def order_lookup_view(request):
     form = OrderLookupForm(request.POST or None)
     status = 200
     if request.method == "POST":
-        rate = f"{settings.ORDER_LOOKUP_RATE_LIMIT}/10m"
-        if rate_limited(request, group="order-lookup", rate=rate):
+        limit = settings.ORDER_LOOKUP_RATE_LIMIT
+        if rate_limited(request, group="order-lookup", per_ten_minutes=limit):
             form.add_error(None, "Too many lookups from here. Please wait a few minutes.")
             status = 429
         elif form.is_valid():
