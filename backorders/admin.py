@@ -7,9 +7,15 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from backorders.forms import ReceiveStockForm, StaffCancelForm
-from backorders.models import BackInStockSignup, ProductStock, QueuedBackorder
-from backorders.services import stock_receive
+from backorders.forms import InboundShipmentForm, ReceiveStockForm, StaffCancelForm
+from backorders.models import BackInStockSignup, InboundShipment, ProductStock, QueuedBackorder
+from backorders.services import (
+    inbound_announce,
+    inbound_cancel,
+    inbound_receive,
+    inbound_revise,
+    stock_receive,
+)
 from catalog.exceptions import StockError
 from core.admin import ReadOnlyAdmin
 from orders.models import QUEUE_ORDER
@@ -79,6 +85,88 @@ class ProductStockAdmin(ReadOnlyAdmin):
             "form": form,
         }
         return TemplateResponse(request, "admin/backorders/receive_stock.html", context)
+
+
+class InboundStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("received", "Received"), ("cancelled", "Cancelled")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.open()
+        if self.value() == "received":
+            return queryset.filter(received_at__isnull=False)
+        if self.value() == "cancelled":
+            return queryset.filter(cancelled_at__isnull=False)
+        return queryset
+
+
+@admin.register(InboundShipment)
+class InboundShipmentAdmin(admin.ModelAdmin):
+    """Confirmed supply, the only source of a date. Every change goes through one
+    service, which re-dates the waiting back-orders and tells whoever it affects."""
+
+    form = InboundShipmentForm
+    list_display = ["reference", "product", "quantity", "expected_date", "state"]
+    list_filter = [InboundStateFilter, "product"]
+    search_fields = ["reference", "product__sku", "product__name"]
+    list_select_related = ["product"]
+    ordering = ["expected_date", "pk"]
+    actions = ["receive_inbounds", "cancel_inbounds"]
+
+    @admin.display(description="state")
+    def state(self, inbound) -> str:
+        if inbound.received_at:
+            return f"received {inbound.received_at:%Y-%m-%d}"
+        if inbound.cancelled_at:
+            return f"cancelled {inbound.cancelled_at:%Y-%m-%d}"
+        return "open"
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # A received or cancelled inbound is history: read only, no Save buttons.
+        return super().has_change_permission(request, obj) and (obj is None or obj.is_open)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # cancel it instead: the record stays
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            inbound_revise(
+                inbound=obj, expected_date=data["expected_date"], quantity=data["quantity"]
+            )
+        else:
+            obj.pk = inbound_announce(
+                product=data["product"],
+                quantity=data["quantity"],
+                expected_date=data["expected_date"],
+                reference=data["reference"],
+            ).pk
+
+    def _each_open(self, request, queryset, verb, past: str) -> None:
+        done = 0
+        for inbound in queryset.order_by("product_id", "pk"):
+            try:
+                verb(inbound=inbound)
+            except StockError as error:
+                self.message_user(request, error.message, messages.WARNING)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{done} inbound shipment(s) {past}.")
+
+    @admin.action(description="Receive the selected inbounds in full", permissions=["change"])
+    def receive_inbounds(self, request, queryset):
+        self._each_open(
+            request, queryset, inbound_receive, "received; waiting back-orders are being allocated"
+        )
+
+    @admin.action(description="Cancel the selected inbounds", permissions=["change"])
+    def cancel_inbounds(self, request, queryset):
+        self._each_open(request, queryset, inbound_cancel, "cancelled; affected customers are told")
 
 
 @admin.register(QueuedBackorder)

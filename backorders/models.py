@@ -4,7 +4,7 @@ this app's own."""
 
 from django.db import models
 
-from catalog.models import Product
+from catalog.models import Inbound, Product
 from orders.models import OrderLine
 
 
@@ -13,6 +13,13 @@ class ProductStock(Product):
         proxy = True
         verbose_name = "product stock"
         verbose_name_plural = "product stock and receiving"
+
+
+class InboundShipment(Inbound):
+    class Meta:
+        proxy = True
+        verbose_name = "inbound shipment"
+        verbose_name_plural = "inbound shipments"
 
 
 class QueuedBackorder(OrderLine):

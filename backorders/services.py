@@ -1,7 +1,9 @@
-"""Receiving stock and serving the back-order queue.
+"""Receiving stock, announcing and changing inbound shipments, and serving the
+back-order queue.
 
 A back-order is the waiting part of an order line (orders.OrderLine.backordered), so
-this app builds on orders and catalog; neither of them imports it.
+this app builds on orders and catalog; neither of them imports it. Each change to a
+product's supply re-dates its waiting back-orders after commit (orders.promises).
 """
 
 import datetime
@@ -14,13 +16,15 @@ from django.utils import timezone
 
 from backorders.exceptions import BackorderError
 from backorders.models import BackInStockSignup
-from catalog.models import Product
+from catalog.exceptions import StockError
+from catalog.models import Inbound, Product
 from catalog.policy import Availability
-from catalog.services import products_lock, stock_increase, stock_quantity_check
+from catalog.services import inbound_check, products_lock, stock_increase, stock_quantity_check
 from core.broker import enqueue_on_commit
 from notifications.selectors import emails_written
 from notifications.services import Email, emails_queue
 from orders.models import Order, OrderLine
+from orders.promises import etas_refresh_on_commit
 from orders.selectors import order_email_facts
 from orders.services import order_lines_fill_from_queue
 
@@ -28,17 +32,98 @@ REMINDER_BATCH = 200
 
 
 def stock_receive(*, product: Product, quantity: int, reference: str = "") -> None:
-    """Units arrived: on hand grows now; the queue is served by a task after commit,
-    and shoppers who asked are told it is back, no more of them than units free."""
-    from backorders.tasks import backorders_allocate_task  # tasks import this module
-
+    """Units arrived: on hand grows now, closing the open inbound of that reference;
+    the queue is served by a task after commit, and shoppers who asked are told it is
+    back, no more of them than units free."""
     stock_quantity_check(quantity=quantity, reference=reference)
     with transaction.atomic():
         locked = products_lock(product_ids=[product.pk])[product.pk]
-        stock_increase(product=locked, quantity=quantity, reference=reference)
-        if locked.backordered:
-            enqueue_on_commit(backorders_allocate_task, product.pk)
-        _back_in_stock_tell(locked)
+        _stock_arrived(locked, quantity=quantity, reference=reference)
+
+
+def _stock_arrived(product: Product, *, quantity: int, reference: str) -> None:
+    from backorders.tasks import backorders_allocate_task  # tasks import this module
+
+    stock_increase(product=product, quantity=quantity, reference=reference)
+    if product.backordered:
+        enqueue_on_commit(backorders_allocate_task, product.pk)
+        # Dates change when a delivery differs from what was announced.
+        etas_refresh_on_commit(product_ids=[product.pk])
+    _back_in_stock_tell(product)
+
+
+def inbound_announce(
+    *, product: Product, quantity: int, expected_date: datetime.date, reference: str = ""
+) -> Inbound:
+    """A supplier confirmed a shipment: it dates the waiting back-orders it covers."""
+    inbound_check(quantity=quantity, expected_date=expected_date, reference=reference)
+    with transaction.atomic():
+        products_lock(product_ids=[product.pk])
+        if reference and Inbound.objects.open().filter(reference=reference).exists():
+            raise StockError(
+                f"An open inbound already has the reference {reference!r}: change that one.",
+                field="reference",
+            )
+        inbound = Inbound.objects.create(
+            product=product, quantity=quantity, expected_date=expected_date, reference=reference
+        )
+        etas_refresh_on_commit(product_ids=[product.pk])
+    return inbound
+
+
+def inbound_revise(
+    *, inbound: Inbound, expected_date: datetime.date | None = None, quantity: int | None = None
+) -> Inbound:
+    """The supplier moved the date or changed the quantity of an open inbound. The
+    customers whose dates move are told (orders.promises)."""
+    with transaction.atomic():
+        inbound = _inbound_lock(inbound)
+        inbound.expected_date = expected_date or inbound.expected_date
+        inbound.quantity = inbound.quantity if quantity is None else quantity
+        inbound_check(
+            quantity=inbound.quantity,
+            expected_date=inbound.expected_date,
+            reference=inbound.reference,
+        )
+        inbound.save(update_fields=["expected_date", "quantity"])
+        etas_refresh_on_commit(product_ids=[inbound.product_id])
+    return inbound
+
+
+def inbound_cancel(*, inbound: Inbound) -> Inbound:
+    """The shipment will not come: it no longer dates anything."""
+    with transaction.atomic():
+        inbound = _inbound_lock(inbound)
+        inbound.cancelled_at = timezone.now()
+        inbound.save(update_fields=["cancelled_at"])
+        etas_refresh_on_commit(product_ids=[inbound.product_id])
+    return inbound
+
+
+def inbound_receive(*, inbound: Inbound, quantity: int | None = None) -> Inbound:
+    """The shipment arrived (all of it unless `quantity` says otherwise): a stock
+    receipt of that inbound, which closes it; the queue is served after commit."""
+    with transaction.atomic():
+        inbound = _inbound_lock(inbound)
+        quantity = inbound.quantity if quantity is None else quantity
+        stock_quantity_check(quantity=quantity)
+        reference = inbound.reference or f"inbound {inbound.pk}"
+        _stock_arrived(inbound.product, quantity=quantity, reference=reference)
+        Inbound.objects.filter(pk=inbound.pk).update(received_at=timezone.now())
+        inbound.refresh_from_db()
+    return inbound
+
+
+def _inbound_lock(inbound: Inbound) -> Inbound:
+    """Lock the inbound's product (every writer of its supply does) and re-read the
+    inbound, which must still be open."""
+    product = products_lock(product_ids=[inbound.product_id])[inbound.product_id]
+    inbound = Inbound.objects.get(pk=inbound.pk)
+    inbound.product = product
+    if not inbound.is_open:
+        state = "received" if inbound.received_at else "cancelled"
+        raise StockError(f"Inbound {inbound.reference or inbound.pk} was {state} already.")
+    return inbound
 
 
 def back_in_stock_signup(*, product: Product, email: str) -> bool:

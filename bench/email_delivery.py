@@ -32,7 +32,7 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from backorders.services import stock_receive
+from backorders.services import inbound_announce, stock_receive
 from bench.harness import (
     VENV_BIN,
     CpuMeter,
@@ -54,7 +54,6 @@ from bench.harness import (
 )
 from catalog.models import Category, Product
 from catalog.policy import BackorderPolicy
-from catalog.services import inbound_create
 from notifications.models import OutboxEmail
 from notifications.services import DELIVERY_BATCH, Email, emails_deliver, emails_queue
 from orders.services import order_place
@@ -132,7 +131,7 @@ def order_placed_facts() -> dict:
         backorder_policy=BackorderPolicy.ALLOW,
     )
     stock_receive(product=product, quantity=1, reference="opening stock")
-    inbound_create(
+    inbound_announce(
         product=product, quantity=10, expected_date=timezone.localdate() + datetime.timedelta(14)
     )
     order = order_place(

@@ -1,13 +1,11 @@
-from django import forms
 from django.contrib import admin
 
-from catalog.exceptions import StockError
-from catalog.models import Category, Inbound, Product, StockMovement
-from catalog.services import inbound_check
+from catalog.models import Category, Product, StockMovement
 from core.admin import ReadOnlyAdmin
 
-# Receiving stock and the back-order queue are staff actions of the backorders app
-# (backorders/admin.py), which builds on this one.
+# Receiving stock, inbound shipments and the back-order queue are staff actions of the
+# backorders app (backorders/admin.py), which builds on this one: each change to supply
+# re-dates the waiting back-orders.
 
 
 @admin.register(Category)
@@ -15,32 +13,6 @@ class CategoryAdmin(admin.ModelAdmin):
     list_display = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name"]
-
-
-INBOUND_FIELDS = ["quantity", "expected_date", "reference"]
-
-
-class InboundForm(forms.ModelForm):
-    class Meta:
-        model = Inbound
-        fields = INBOUND_FIELDS
-
-    def clean(self):
-        cleaned = super().clean()
-        if self.has_changed() and not self.errors:
-            try:  # the service's rule, the same one the command meets
-                inbound_check(**{name: cleaned[name] for name in INBOUND_FIELDS})
-            except StockError as error:
-                error.add_to(self)
-        return cleaned
-
-
-class InboundInline(admin.TabularInline):
-    model = Inbound
-    form = InboundForm
-    extra = 0
-    fields = ["quantity", "expected_date", "reference", "received_at"]
-    readonly_fields = ["received_at"]
 
 
 @admin.register(Product)
@@ -65,7 +37,6 @@ class ProductAdmin(admin.ModelAdmin):
         ("Back-orders", {"fields": ["backorder_policy", "backorder_limit", "lead_time_days"]}),
         ("Stock (change it by receiving stock)", {"fields": readonly_fields}),
     ]
-    inlines = [InboundInline]
 
     @admin.display(description="available")
     def available(self, product: Product) -> int:

@@ -1,6 +1,8 @@
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
 
 from catalog.policy import BackorderPolicy, PurchasePolicy
 
@@ -64,13 +66,26 @@ class Product(models.Model):
     def available(self) -> int:
         return self.on_hand - self.allocated
 
+    @cached_property
+    def inbound_supply(self) -> int:
+        """Units of the product's open inbounds that still carry a date (a selector may
+        annotate it instead, for many products at once)."""
+        return (
+            Inbound.objects.confirmed()
+            .filter(product=self)
+            .aggregate(units=Sum("quantity", default=0))["units"]
+        )
+
     @property
     def purchase_policy(self) -> PurchasePolicy:
+        policy = BackorderPolicy(self.backorder_policy)
         return PurchasePolicy(
-            policy=BackorderPolicy(self.backorder_policy),
+            policy=policy,
             available=self.available,
             waiting=self.backordered,
             limit=self.backorder_limit,
+            # Only this policy needs it: no query for the others.
+            inbound=self.inbound_supply if policy == BackorderPolicy.ALLOW_INBOUND else 0,
         )
 
 
@@ -103,28 +118,61 @@ class StockMovement(models.Model):
         return f"{self.get_kind_display()} of product {self.product_id}: {deltas}"
 
 
+OPEN_INBOUND = Q(received_at__isnull=True, cancelled_at__isnull=True)
+
+
+class InboundQuerySet(models.QuerySet):
+    def open(self) -> "InboundQuerySet":
+        """Neither received nor cancelled."""
+        return self.filter(OPEN_INBOUND)
+
+    def confirmed(self) -> "InboundQuerySet":
+        """Open and not yet overdue, in the order they will arrive: the supply an ETA
+        may rest on. One past its date promises nothing until staff re-date it."""
+        return (
+            self.open()
+            .filter(expected_date__gte=timezone.localdate())
+            .order_by("expected_date", "pk")
+        )
+
+
 class Inbound(models.Model):
     """A confirmed incoming shipment: the only source of a promised date (ETA)."""
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="inbounds")
     quantity = models.PositiveIntegerField()
     expected_date = models.DateField()
-    reference = models.CharField(max_length=120, blank=True)
+    reference = models.CharField(
+        max_length=120, blank=True, help_text="The supplier's reference: names the inbound."
+    )
     received_at = models.DateTimeField(null=True, blank=True, editable=False)
+    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = InboundQuerySet.as_manager()
 
     class Meta:
         ordering = ["expected_date", "pk"]
         indexes = [
             models.Index(
                 fields=["product", "expected_date"],
-                condition=Q(received_at__isnull=True),
+                condition=OPEN_INBOUND,
                 name="inbound_open_by_date",
             )
         ]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="inbound_quantity_gte_1"),
+            # Commands and staff name an open inbound by its reference.
+            models.UniqueConstraint(
+                fields=["reference"],
+                condition=OPEN_INBOUND & ~Q(reference=""),
+                name="inbound_open_reference_unique",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} × {self.product_id} expected {self.expected_date}"
+        return f"{self.reference or 'Inbound'}: {self.quantity} expected {self.expected_date}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.received_at is None and self.cancelled_at is None

@@ -11,6 +11,7 @@ class BackorderPolicy(models.TextChoices):
     DENY = "deny", "Deny: sell only what is available"
     ALLOW = "allow", "Allow back-orders without limit"
     ALLOW_LIMITED = "allow_limited", "Allow back-orders up to a limit"
+    ALLOW_INBOUND = "allow_inbound", "Allow back-orders up to confirmed inbound supply"
 
 
 class Availability(models.TextChoices):
@@ -25,6 +26,7 @@ class PurchasePolicy:
     available: int  # on hand − allocated
     waiting: int  # units of this product already waiting on back-order
     limit: int  # allow_limited: most units open on back-order
+    inbound: int = 0  # allow_inbound: units of open inbounds that still carry a date
 
     @property
     def free(self) -> int:
@@ -39,6 +41,10 @@ class PurchasePolicy:
             return None
         if self.policy == BackorderPolicy.ALLOW_LIMITED:
             return max(self.limit - self.waiting, 0)
+        if self.policy == BackorderPolicy.ALLOW_INBOUND:
+            # Confirmed supply not yet promised: the inbound units, less what the queue
+            # still needs beyond the stock at hand.
+            return max(self.inbound + min(self.available - self.waiting, 0), 0)
         return 0
 
     @property

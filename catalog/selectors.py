@@ -1,4 +1,5 @@
 import datetime
+from collections.abc import Iterable, Iterator
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -28,19 +29,27 @@ def backorder_eta(*, product: Product, quantity: int) -> datetime.date | None:
 
 
 def inbound_eta(*, product: Product, units: int) -> datetime.date | None:
-    """When `units` more units than are allocated today will be in the warehouse.
+    """When `units` more units than are allocated today will be in the warehouse: the
+    expected date of the confirmed inbound whose arrival, added to what is available
+    now, first covers them. No such inbound: None, never a guess."""
+    inbounds = product.inbounds.confirmed().values_list("quantity", "expected_date")
+    return next(supply_dates(available=product.available, inbounds=inbounds, needs=[units]))
 
-    That is the expected date of the open inbound whose arrival, added to what is
-    available now, first covers them. No such inbound: None, never a guess. An inbound
-    already past its expected date promises nothing until it is re-dated.
-    """
-    today = timezone.localdate()
-    covered = max(product.available, 0)
-    if covered >= units:
-        return today
-    open_inbounds = product.inbounds.filter(received_at=None, expected_date__gte=today)
-    for quantity, expected_date in open_inbounds.values_list("quantity", "expected_date"):
-        covered += quantity
-        if covered >= units:
-            return expected_date
-    return None
+
+def supply_dates(
+    *,
+    available: int,
+    inbounds: Iterable[tuple[int, datetime.date]],
+    needs: Iterable[int],
+) -> Iterator[datetime.date | None]:
+    """For each running total of units needed (ascending, as a queue is walked), the
+    date supply covers it: today for what is available now, else the expected date of
+    the inbound (quantity, date, in date order) that first covers it, else None.
+    One pass over both, however long the queue."""
+    inbounds = iter(inbounds)
+    covered, date = max(available, 0), timezone.localdate()
+    for needed in needs:
+        while covered < needed and (inbound := next(inbounds, None)) is not None:
+            covered += inbound[0]
+            date = inbound[1]
+        yield date if covered >= needed else None

@@ -71,7 +71,7 @@ def stock_increase(*, product: Product, quantity: int, reference: str) -> StockM
         product, StockMovement.Kind.RECEIPT, [(quantity, reference)], on_hand=1, allocated=0
     )
     if reference:
-        Inbound.objects.filter(product=product, reference=reference, received_at=None).update(
+        Inbound.objects.open().filter(product=product, reference=reference).update(
             received_at=timezone.now()
         )
     return movement
@@ -136,19 +136,12 @@ def inbound_check(*, quantity: int, expected_date: datetime.date, reference: str
     """The rule for a confirmed inbound, wherever it is entered; StockError if broken.
     A date in the past would be a promise already broken."""
     stock_quantity_check(quantity=quantity, reference=reference)
+    if not isinstance(expected_date, datetime.date):
+        raise StockError("An expected date is required.", field="expected_date")
     if expected_date < timezone.localdate():
         raise StockError(
             f"The expected date {expected_date:%Y-%m-%d} is in the past.", field="expected_date"
         )
-
-
-def inbound_create(
-    *, product: Product, quantity: int, expected_date: datetime.date, reference: str = ""
-) -> Inbound:
-    inbound_check(quantity=quantity, expected_date=expected_date, reference=reference)
-    return Inbound.objects.create(
-        product=product, quantity=quantity, expected_date=expected_date, reference=reference
-    )
 
 
 @dataclass(frozen=True)

@@ -8,18 +8,19 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
-def enqueue_on_commit(task, *args) -> None:
-    """Publish `task(*args)` once the surrounding transaction commits.
+def enqueue_on_commit(task, *args, countdown: float | None = None) -> None:
+    """Publish `task(*args)` once the surrounding transaction commits (to run
+    `countdown` seconds later, if given; in-process runs it at once).
 
     A publish that fails (broker down) is logged, not raised: the row it is about is
     already committed, and the beat sweep enqueues it again later. The user's request
     has succeeded and must say so.
     """
-    transaction.on_commit(partial(_publish, task, args), robust=True)
+    transaction.on_commit(partial(_publish, task, args, countdown), robust=True)
 
 
-def _publish(task, args) -> None:
+def _publish(task, args, countdown) -> None:
     try:
-        task.delay(*args)
+        task.apply_async(args, countdown=countdown)
     except Exception:
         logger.exception("could not enqueue %s%r; the sweep will retry it", task.name, args)

@@ -2,6 +2,7 @@ from django import forms
 
 from orders.cart import max_line_quantity
 from orders.models import Order, ShippingPreference
+from orders.promises import ANSWERS
 from orders.selectors import CartLine, backorders_unaccepted
 
 
@@ -132,6 +133,10 @@ class CheckoutForm(forms.Form):
             "backorder_accepted": data.get("accept_backorder", False),
             "backorders_shown": self.backorders_shown,
         }
+
+
+class DelayAnswerForm(forms.Form):
+    answer = forms.ChoiceField(choices=[(answer, answer.label) for answer in ANSWERS])
 
 
 class ShippingPreferenceForm(forms.Form):

@@ -145,6 +145,14 @@ class OrderLine(models.Model):
     # The database's clock, read under the product lock: commit order, on any machine.
     queued_at = models.DateTimeField(null=True, blank=True)
     reprioritized_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The promise and the estimate (docs/decisions/0012): the date the store undertook
+    # to ship the back-ordered units by, made at checkout and changed only with the
+    # customer's consent; the current ETA from the queue and the confirmed inbounds
+    # (kept by orders.promises), and the one the customer was last told.
+    promised_by = models.DateField(null=True, blank=True, editable=False)
+    eta = models.DateField(null=True, blank=True, editable=False)
+    eta_told = models.DateField(null=True, blank=True, editable=False)
+    eta_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = OrderLineQuerySet.as_manager()
 
@@ -161,6 +169,10 @@ class OrderLine(models.Model):
             models.CheckConstraint(
                 condition=Q(backordered=0) | Q(queued_at__isnull=False),
                 name="line_backorder_is_queued",
+            ),
+            models.CheckConstraint(
+                condition=Q(queued_units=0) | Q(promised_by__isnull=False),
+                name="line_backorder_is_promised",
             ),
         ]
         indexes = [
@@ -193,3 +205,53 @@ LINE_ORDER_NUMBER = Cast(F("order_id") + ORDER_NUMBER_OFFSET, CharField())
 LINE_REFERENCE = Concat(
     Value("order "), LINE_ORDER_NUMBER, Value(" line "), Cast(F("id"), CharField())
 )
+
+
+class DelayNotice(models.Model):
+    """The option notice of the FTC 30-day rule: the store can no longer ship a line's
+    back-ordered units by their promise, so it tells the customer the revised date (or
+    that there is none) and lets them wait or cancel for a full refund. The rows are the
+    order's record of every delay, answer and automatic cancellation."""
+
+    class Outcome(models.TextChoices):
+        OPEN = "", "Waiting for the customer's answer"
+        WAIT = "wait", "Customer chose to wait"
+        CANCEL = "cancel", "Waiting units cancelled"
+        SILENCE = "silence", "No answer: taken as consent to wait"
+        AUTO_CANCELLED = "auto_cancelled", "No answer: waiting units cancelled and refunded"
+        RESOLVED = "resolved", "Withdrawn: the units can ship by the promise again"
+        SUPERSEDED = "superseded", "Replaced by a later notice"
+
+    line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="delay_notices")
+    created_at = models.DateTimeField(auto_now_add=True)
+    promised_by = models.DateField(help_text="The promise this delay breaks.")
+    revised_date = models.DateField(
+        null=True, blank=True, help_text="The new ship-by date; empty when none is known."
+    )
+    units = models.PositiveIntegerField(help_text="Units waiting when the notice was sent.")
+    needs_consent = models.BooleanField(
+        help_text="Without an answer by the deadline the units are cancelled and refunded "
+        "(otherwise silence counts as consent)."
+    )
+    answer_by = models.DateField()
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True, default="")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=16, blank=True, help_text="customer, staff or store")
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["line"], condition=Q(outcome=""), name="one_open_delay_notice_per_line"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["answer_by"], condition=Q(outcome=""), name="delay_notice_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Delay notice {self.pk} for line {self.line_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.outcome == self.Outcome.OPEN

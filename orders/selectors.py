@@ -15,18 +15,18 @@ from django.db.models import (
     Prefetch,
     Q,
     Subquery,
-    Sum,
     Value,
     When,
 )
 from django.db.models.functions import Coalesce, Concat
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import date_format
 
 from catalog.models import Product
 from catalog.policy import PurchasePolicy
-from catalog.selectors import backorder_eta, inbound_eta
-from orders.models import LINE_ORDER_NUMBER, Order, OrderLine, ShippingPreference
+from catalog.selectors import backorder_eta
+from orders.models import LINE_ORDER_NUMBER, DelayNotice, Order, OrderLine, ShippingPreference
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,11 @@ class CartLine:
     @property
     def line_total(self):
         return self.product.price * self.quantity
+
+    @property
+    def promised_by(self) -> datetime.date | None:
+        """The ship-by date placing the order now would promise for the back-order."""
+        return promise_date(self.eta) if self.backorder else None
 
 
 def cart_lines(*, quantities: Mapping[int, int]) -> list[CartLine]:
@@ -65,6 +70,30 @@ def cart_lines(*, quantities: Mapping[int, int]) -> list[CartLine]:
             )
         )
     return lines
+
+
+def promise_date(eta: datetime.date | None) -> datetime.date:
+    """The ship-by date the store may promise today for back-ordered units with this
+    ETA: the inbound's date plus handling, or, with no confirmed date, the default
+    window (the FTC rule's 30 days)."""
+    if eta is None:
+        return timezone.localdate() + datetime.timedelta(days=settings.DEFAULT_SHIP_WITHIN_DAYS)
+    return eta + datetime.timedelta(days=settings.HANDLING_DAYS)
+
+
+def products_with_backorders() -> list[int]:
+    return list(
+        Product.objects.filter(backordered__gt=0).order_by("pk").values_list("pk", flat=True)
+    )
+
+
+def delay_notices_open(*, order: Order) -> list[DelayNotice]:
+    """The order's delay notices waiting for an answer, line and product loaded."""
+    return list(
+        DelayNotice.objects.filter(outcome="", line__order=order)
+        .select_related("line__product")
+        .order_by("pk")
+    )
 
 
 # What new_order_token() and the checkout form make; anything else names no order.
@@ -114,7 +143,16 @@ def order_lookup(*, number: str, email: str) -> Order | None:
 class LineState:
     line: OrderLine
     queue_position: int | None
-    eta: datetime.date | None
+
+    @property
+    def eta(self) -> datetime.date | None:
+        """The waiting units' current ETA (kept by orders.promises); None when nothing
+        waits or no confirmed inbound covers them."""
+        return self.line.eta if self.line.backordered else None
+
+    @property
+    def promised_by(self) -> datetime.date | None:
+        return self.line.promised_by if self.line.backordered else None
 
     def as_json(self) -> dict[str, Any]:
         line = self.line
@@ -126,6 +164,7 @@ class LineState:
             "shipped": line.shipped,
             "cancelled": line.cancelled,
             "eta": self.eta.isoformat() if self.eta else None,
+            "promised_by": self.promised_by.isoformat() if self.promised_by else None,
             "queue_position": self.queue_position,
         }
 
@@ -134,41 +173,27 @@ class LineState:
             **self.as_json(),
             "name": self.line.product.name,
             "eta": date_format(self.eta, "j F Y") if self.eta else None,
+            "promised_by": date_format(self.promised_by, "j F Y") if self.promised_by else None,
             "lead_time_days": self.line.product.lead_time_days,
         }
 
 
 def line_states(*, lines: Iterable[OrderLine]) -> list[LineState]:
-    """Each line with its back-order's place in the queue and its ETA: the date of the
-    inbound that covers the line's cumulative position in the queue, or None.
-    Pass lines with their product loaded. One query places every waiting line, then
-    one per waiting product reads its inbounds, however long the queues."""
+    """Each line with its back-order's place in the queue (one query, however long
+    the queues). Pass lines with their product loaded."""
     lines = list(lines)
-    ahead = {
-        row["pk"]: row
-        for row in OrderLine.objects.filter(pk__in=[line.pk for line in lines if line.backordered])
-        .annotate(
-            lines_ahead=_ahead_of_row(Count("pk")),
-            units_ahead=_ahead_of_row(Sum("backordered")),
+    positions = dict(
+        OrderLine.objects.filter(pk__in=[line.pk for line in lines if line.backordered])
+        .annotate(lines_ahead=_ahead_of_row(Count("pk")))
+        .values_list("pk", "lines_ahead")
+    )
+    return [
+        LineState(
+            line=line,
+            queue_position=positions[line.pk] + 1 if line.pk in positions else None,
         )
-        .values("pk", "lines_ahead", "units_ahead")
-    }
-    states = []
-    for line in lines:
-        if line.pk not in ahead:
-            states.append(LineState(line=line, queue_position=None, eta=None))
-            continue
-        place = ahead[line.pk]
-        states.append(
-            LineState(
-                line=line,
-                queue_position=place["lines_ahead"] + 1,
-                eta=inbound_eta(
-                    product=line.product, units=place["units_ahead"] + line.backordered
-                ),
-            )
-        )
-    return states
+        for line in lines
+    ]
 
 
 def _ahead_of_row(aggregate) -> Coalesce:
@@ -181,6 +206,7 @@ def order_status_json(*, order: Order) -> dict[str, Any]:
     return {
         "number": order.number,
         "status": order.status.value,
+        "awaiting_consent": bool(delay_notices_open(order=order)),
         "lines": [state.as_json() for state in line_states(lines=order.lines.all())],
     }
 

@@ -24,6 +24,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Concat, JSONArray, JSONObject, Now
 
 from catalog.models import Product
+from catalog.selectors import backorder_eta
 from catalog.services import (
     products_lock,
     stock_allocate,
@@ -42,12 +43,21 @@ from orders.exceptions import (
     OrderNotReady,
     PurchaseRefused,
 )
-from orders.models import LINE_REFERENCE, DatabaseNow, Order, OrderLine, ShippingPreference
+from orders.models import (
+    LINE_REFERENCE,
+    DatabaseNow,
+    DelayNotice,
+    Order,
+    OrderLine,
+    ShippingPreference,
+)
+from orders.promises import etas_refresh_on_commit
 from orders.selectors import (
     backorders_unaccepted,
     order_by_checkout_key,
     order_email_facts,
     order_email_facts_expression,
+    promise_date,
 )
 
 logger = logging.getLogger(__name__)
@@ -95,6 +105,11 @@ def order_place(
                 for pid, quantity in quantities.items()
             }
             backorders = {pid: waiting for pid, (_, waiting) in splits.items() if waiting}
+            # The promise, made now for each back-order at the end of its queue.
+            etas = {
+                pid: backorder_eta(product=products[pid], quantity=quantities[pid])
+                for pid in backorders
+            }
             if unaccepted := backorders_unaccepted(
                 backorders=backorders, accepted=backorder_accepted, shown=backorders_shown
             ):
@@ -120,8 +135,18 @@ def order_place(
                     backordered=splits[pid][1],
                     queued_units=splits[pid][1],
                     queued_at=DatabaseNow() if splits[pid][1] else None,
+                    eta=etas.get(pid),
+                    eta_told=etas.get(pid),
+                    promised_by=promise_date(etas[pid]) if pid in etas else None,
                 )
                 for pid, quantity in sorted(quantities.items())
+            )
+            # Staff may have moved some back-orders below the default priority: the new
+            # ones queue ahead of them, so their dates may move.
+            etas_refresh_on_commit(
+                product_ids=OrderLine.objects.filter(
+                    product_id__in=backorders, backordered__gt=0, priority__lt=0
+                ).values_list("product_id", flat=True)
             )
             lines = list(order.lines.order_by("pk"))
             for line in lines:
@@ -263,6 +288,13 @@ def order_cancel_backorders(
             line.cancelled += line.backordered
             line.backordered = 0
         OrderLine.objects.bulk_update(cancelling, ["cancelled", "backordered"])
+        DelayNotice.objects.filter(line__in=cancelling, outcome=DelayNotice.Outcome.OPEN).update(
+            outcome=DelayNotice.Outcome.CANCEL,
+            decided_at=Now(),
+            decided_by="staff" if by_staff else "customer",
+        )
+        # The lines behind move up.
+        etas_refresh_on_commit(product_ids=[line.product_id for line in cancelling])
         # A line's waiting units are cancelled once, so its ids name the event.
         email_queue(
             key=f"backorder-cancelled:{order.pk}:" + "-".join(str(line.pk) for line in cancelling),
@@ -327,9 +359,12 @@ def order_lines_fill_from_queue(*, product_id: int, batch_size: int) -> int:
             product=product, source=served, units=units, reference=LINE_REFERENCE
         )
         _emails_queue_allocated(product=product, served=served, units=units)
-        OrderLine.objects.filter(pk__in=[pk for pk, _, _ in fills]).exclude(pk=partial_pk).update(
-            allocated=F("allocated") + F("backordered"), backordered=0
-        )
+        filled = OrderLine.objects.filter(pk__in=[pk for pk, _, _ in fills]).exclude(pk=partial_pk)
+        # A delay the customer has not answered yet is over: the units are here.
+        DelayNotice.objects.filter(
+            line__in=filled.values("pk"), outcome=DelayNotice.Outcome.OPEN
+        ).update(outcome=DelayNotice.Outcome.RESOLVED, decided_at=Now(), decided_by="store")
+        filled.update(allocated=F("allocated") + F("backordered"), backordered=0)
         if partial_pk is not None:
             OrderLine.objects.filter(pk=partial_pk).update(
                 allocated=F("allocated") + partial_units,
@@ -386,6 +421,10 @@ def order_line_reprioritize(*, line_id: int, priority: int) -> None:
     with transaction.atomic():
         product_id = OrderLine.objects.values_list("product_id", flat=True).get(pk=line_id)
         products_lock(product_ids=[product_id])
-        OrderLine.objects.filter(pk=line_id).exclude(priority=priority).update(
-            priority=priority, reprioritized_at=Now()
+        moved = (
+            OrderLine.objects.filter(pk=line_id)
+            .exclude(priority=priority)
+            .update(priority=priority, reprioritized_at=Now())
         )
+        if moved:
+            etas_refresh_on_commit(product_ids=[product_id])

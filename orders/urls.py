@@ -17,6 +17,11 @@ urlpatterns = [
         name="shipping_preference",
     ),
     path(
+        "orders/<str:token>/delays/<int:notice_id>/",
+        views.order_delay_answer_view,
+        name="delay_answer",
+    ),
+    path(
         "orders/<str:token>/lines/<int:line_id>/cancel/",
         views.order_cancel_backorder_view,
         name="cancel_backorder",

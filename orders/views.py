@@ -13,11 +13,15 @@ from orders.forms import (
     CartAddForm,
     CartUpdateForm,
     CheckoutForm,
+    DelayAnswerForm,
     OrderLookupForm,
     ShippingPreferenceForm,
 )
+from orders.models import DelayNotice
+from orders.promises import delay_notice_answer, notice_facts
 from orders.selectors import (
     cart_lines,
+    delay_notices_open,
     line_states,
     order_by_checkout_key,
     order_by_token,
@@ -125,10 +129,14 @@ def _order_or_404(token: str):
 @never_cache
 def order_status_view(request, token: str):
     order = _order_or_404(token)
+    notices = [
+        (notice, notice_facts(notice, notice.line.product.name))
+        for notice in delay_notices_open(order=order)
+    ]
     return render(
         request,
         "orders/status.html",
-        {"order": order, "lines": line_states(lines=order.lines.all())},
+        {"order": order, "lines": line_states(lines=order.lines.all()), "notices": notices},
     )
 
 
@@ -149,6 +157,26 @@ def order_cancel_backorder_view(request, token: str, line_id: int):
         messages.error(request, error.message)
     else:
         messages.success(request, f"Cancelled {units} back-ordered unit(s).")
+    return redirect(order)
+
+
+@require_POST
+def order_delay_answer_view(request, token: str, notice_id: int):
+    order = _order_or_404(token)
+    form = DelayAnswerForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Choose to wait or to cancel.")
+    try:
+        notice = delay_notice_answer(
+            order=order, notice_id=notice_id, answer=form.cleaned_data["answer"]
+        )
+    except OrderError as error:
+        messages.error(request, error.message)
+    else:
+        if notice.outcome == DelayNotice.Outcome.WAIT:
+            messages.success(request, "Thank you: we keep your place in the queue.")
+        else:
+            messages.success(request, "Cancelled: you will not be charged for those units.")
     return redirect(order)
 
 

@@ -193,6 +193,9 @@ CELERY_BEAT_SCHEDULE = {
     "backorders-sweep": {"task": "backorders.tasks.backorders_sweep", "schedule": 60.0},
     "notifications-sweep": {"task": "notifications.tasks.emails_sweep", "schedule": 60.0},
     "backorder-reminders": {"task": "backorders.tasks.backorder_reminders", "schedule": 3600.0},
+    # Dates move with the calendar too (an inbound falls overdue, a promise nears, an
+    # answer's deadline passes); hourly, so a day's turn is caught within the hour.
+    "promises-sweep": {"task": "orders.tasks.promises_sweep", "schedule": 3600.0},
 }
 
 # --- Store policy -----------------------------------------------------------------
@@ -200,6 +203,19 @@ STORE_MAX_LINE_QUANTITY = env.int("STORE_MAX_LINE_QUANTITY", default=99)
 # Back-orders served per transaction: larger is faster for a big restock, smaller holds
 # the product's lock (and so its checkouts) for less time: 2,000 hold it ~0.1 s.
 BACKORDER_ALLOCATION_BATCH_SIZE = env.int("BACKORDER_ALLOCATION_BATCH_SIZE", default=2000)
+# The promise (docs/decisions/0012-promises-and-delay-notices.md): back-ordered units
+# covered by a confirmed inbound are promised for its date plus HANDLING_DAYS; others
+# for today plus DEFAULT_SHIP_WITHIN_DAYS (the FTC rule's 30 days when no date is
+# stated). A line with no date gets its delay notice this many days before its promise.
+HANDLING_DAYS = env.int("HANDLING_DAYS", default=2)
+DEFAULT_SHIP_WITHIN_DAYS = env.int("DEFAULT_SHIP_WITHIN_DAYS", default=30)
+DELAY_NOTICE_LEAD_DAYS = env.int("DELAY_NOTICE_LEAD_DAYS", default=7)
+# Customers hear of a changed date once the changes have settled this long, so several
+# edits in a minute tell them once. In-process (no broker, no beat) there is no later
+# run to wait for: they are told at once.
+PROMISE_CHANGE_BATCH_SECONDS = env.int(
+    "PROMISE_CHANGE_BATCH_SECONDS", default=0 if CELERY_TASK_ALWAYS_EAGER else 60
+)
 # A waiting back-order gets a "still waiting" email once per this many days.
 BACKORDER_REMINDER_DAYS = env.int("BACKORDER_REMINDER_DAYS", default=14)
 # Per client address per 10 minutes, counted in the shared cache (django-ratelimit).

@@ -12,6 +12,7 @@ from catalog.models import Category, Product
 from catalog.policy import BackorderPolicy
 from catalog.services import products_lock, stock_backorder
 from orders.models import Order, OrderLine
+from orders.selectors import promise_date
 from orders.services import order_place
 
 
@@ -81,6 +82,7 @@ def backorders_bulk_create(
         batch_size=batch_size,
     )
     start = timezone.now()
+    promise = promise_date(None)
     OrderLine.objects.bulk_create(
         (
             OrderLine(
@@ -91,6 +93,7 @@ def backorders_bulk_create(
                 backordered=1,
                 queued_units=1,
                 queued_at=start + datetime.timedelta(microseconds=i),
+                promised_by=promise,
             )
             for i, order in enumerate(orders)
         ),

@@ -338,30 +338,19 @@ def test_status_json_for_an_unknown_token_is_a_json_404(client, token):
 @pytest.mark.django_db
 def test_an_inbound_dated_in_the_past_is_refused_in_the_admin(admin_client, kettle):
     yesterday = datetime.date.today() - datetime.timedelta(days=1)
-    url = f"/admin/catalog/product/{kettle.pk}/change/"
-    response = admin_client.get(url)
-    assert response.status_code == 200
+    url = "/admin/backorders/inboundshipment/add/"
+    assert admin_client.get(url).status_code == 200
     form = {
-        "sku": kettle.sku,
-        "slug": kettle.slug,
-        "name": kettle.name,
-        "category": kettle.category_id,
-        "price": "10.00",
-        "description": "",
-        "backorder_policy": kettle.backorder_policy,
-        "backorder_limit": 0,
-        "lead_time_days": 14,
-        "inbounds-TOTAL_FORMS": 1,
-        "inbounds-INITIAL_FORMS": 0,
-        "inbounds-0-quantity": 5,
-        "inbounds-0-expected_date": yesterday.isoformat(),
-        "inbounds-0-reference": "PO-LATE",
+        "product": kettle.pk,
+        "quantity": 5,
+        "expected_date": yesterday.isoformat(),
+        "reference": "PO-LATE",
     }
     response = admin_client.post(url, form)
     assert response.status_code == 200
     assert "is in the past" in response.content.decode()
     assert not Inbound.objects.exists()
-    form["inbounds-0-expected_date"] = (yesterday + datetime.timedelta(days=3)).isoformat()
+    form["expected_date"] = (yesterday + datetime.timedelta(days=3)).isoformat()
     assert admin_client.post(url, form).status_code == 302
     assert Inbound.objects.get().reference == "PO-LATE"
 

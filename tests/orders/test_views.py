@@ -1,3 +1,4 @@
+import datetime
 import re
 
 import pytest
@@ -113,14 +114,17 @@ def test_status_page_and_json(client, django_assert_num_queries):
     grinder = product_create(sku="GRINDER")
     order_create({grinder: 2})
     order = order_create({kettle: 2, grinder: 1})
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         response = client.get(f"/orders/{order.token}/")
     assert response.status_code == 200
     assert "Place in queue: 2" in response.content.decode()
     data = client.get(f"/orders/{order.token}/status.json").json()
+    # No confirmed inbound: the default window, the FTC rule's 30 days.
+    promise = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
     assert data == {
         "number": order.number,
         "status": "backordered",
+        "awaiting_consent": False,
         "lines": [
             {
                 "sku": "KETTLE",
@@ -130,6 +134,7 @@ def test_status_page_and_json(client, django_assert_num_queries):
                 "shipped": 0,
                 "cancelled": 0,
                 "eta": None,
+                "promised_by": promise,
                 "queue_position": 1,
             },
             {
@@ -140,6 +145,7 @@ def test_status_page_and_json(client, django_assert_num_queries):
                 "shipped": 0,
                 "cancelled": 0,
                 "eta": None,
+                "promised_by": promise,
                 "queue_position": 2,
             },
         ],

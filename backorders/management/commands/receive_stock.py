@@ -1,13 +1,12 @@
 import datetime
-import re
 
 from django.core.management.base import CommandError
 
-from backorders.services import stock_receive
+from backorders.services import inbound_announce, stock_receive
 from catalog.exceptions import StockError
 from catalog.models import Product
-from catalog.services import MAX_STOCK_QUANTITY, inbound_create
-from core.commands import StoreCommand
+from catalog.services import MAX_STOCK_QUANTITY
+from core.commands import StoreCommand, date_argument, whole_number_argument
 
 
 class Command(StoreCommand):
@@ -29,9 +28,7 @@ class Command(StoreCommand):
 
     def handle(self, *args, sku, quantity, reference, expected_date, **options):
         # This command parses and translates; the rules are the services' (StockError).
-        if not (quantity.isascii() and quantity.isdigit()):
-            raise CommandError(f"quantity must be a whole number, got {quantity!r}")
-        quantity = int(quantity)
+        quantity = whole_number_argument(quantity, name="quantity")
         product = Product.objects.filter(sku=sku).first()
         if product is None:
             raise CommandError(f"unknown SKU {sku!r}")
@@ -39,12 +36,19 @@ class Command(StoreCommand):
             if expected_date is None:
                 self._receive(product, quantity, reference)
             else:
-                self._announce(product, quantity, _parse_date(expected_date), reference)
+                self._announce(
+                    product,
+                    quantity,
+                    date_argument(expected_date, name="--expected-date"),
+                    reference,
+                )
         except StockError as error:
             raise CommandError(error.message) from None
 
     def _announce(self, product, quantity: int, date: datetime.date, reference: str) -> None:
-        inbound_create(product=product, quantity=quantity, expected_date=date, reference=reference)
+        inbound_announce(
+            product=product, quantity=quantity, expected_date=date, reference=reference
+        )
         self.stdout.write(
             self.style.SUCCESS(f"Inbound of {quantity} × {product.sku} expected {date} recorded.")
         )
@@ -60,12 +64,3 @@ class Command(StoreCommand):
                 f"{product.backordered}."
             )
         )
-
-
-def _parse_date(text: str) -> datetime.date:
-    try:
-        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):  # strptime takes 2031-1-1
-            raise ValueError
-        return datetime.datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise CommandError(f"--expected-date must be YYYY-MM-DD, got {text!r}") from None

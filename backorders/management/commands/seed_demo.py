@@ -6,10 +6,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from backorders.services import back_in_stock_signup, stock_receive
+from backorders.services import back_in_stock_signup, inbound_announce, stock_receive
 from catalog.models import Inbound, Product
 from catalog.policy import BackorderPolicy
-from catalog.services import ProductRow, inbound_create, products_import
+from catalog.services import ProductRow, products_import
 from core.commands import StoreCommand
 from orders.models import Order
 from orders.services import order_place
@@ -68,7 +68,7 @@ class Command(StoreCommand):
                 reference = f"DEMO-PO-{sku}"
                 if inbound and not Inbound.objects.filter(reference=reference).exists():
                     units, days = inbound
-                    inbound_create(
+                    inbound_announce(
                         product=product,
                         quantity=units,
                         expected_date=today + datetime.timedelta(days=days),

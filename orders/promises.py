@@ -1,0 +1,353 @@
+"""The promise made at checkout and the estimate kept since: services for the FTC
+"30-day rule" (docs/decisions/0012-promises-and-delay-notices.md).
+
+Whatever changes a product's queue or inbounds publishes `line_etas_refresh` for it
+after commit: one pass walks the queue in order against the confirmed inbounds in date
+order and stores each waiting line's ETA. Once the changes have settled
+(PROMISE_CHANGE_BATCH_SECONDS), `promises_keep` tells exactly the customers whose date
+changed: a new expected date while it still keeps the promise, a delay notice when it
+does not. Customers answer a notice on their order page; the hourly sweep re-dates
+what the calendar moved and settles the notices whose deadline passed.
+"""
+
+import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from catalog.models import Inbound
+from catalog.selectors import supply_dates
+from catalog.services import products_lock
+from core.broker import enqueue_on_commit
+from notifications.services import Email, emails_queue
+from orders.exceptions import OrderError
+from orders.models import DelayNotice, Order, OrderLine
+from orders.selectors import promise_date
+
+# Silence may count as consent only to a first, definite delay of at most this long
+# past the original promise (16 CFR 435.2(b)(1)); any other needs an express yes.
+SILENT_CONSENT_MAX_DELAY = datetime.timedelta(days=30)
+UPDATE_CHUNK = 5000
+
+
+def etas_refresh_on_commit(*, product_ids: Iterable[int]) -> None:
+    """After this transaction commits, re-date these products' waiting back-orders."""
+    from orders.tasks import line_etas_refresh_task  # tasks import this module
+
+    for product_id in sorted(set(product_ids)):
+        enqueue_on_commit(line_etas_refresh_task, product_id)
+
+
+def line_etas_refresh(*, product_id: int) -> int:
+    """Store the current ETA of each of the product's waiting back-orders, in one pass;
+    returns how many changed. When some did, the customers are told a batch window
+    later (promises_keep)."""
+    from orders.tasks import promises_keep_task  # tasks import this module
+
+    now = timezone.now()
+    with transaction.atomic():
+        product = products_lock(product_ids=[product_id]).get(product_id)
+        if product is None:
+            return 0
+        queue = list(
+            OrderLine.objects.backorder_queue(product_id).values_list("pk", "backordered", "eta")
+        )
+        inbounds = Inbound.objects.confirmed().filter(product_id=product_id)
+        etas = supply_dates(
+            available=product.available,
+            inbounds=inbounds.values_list("quantity", "expected_date"),
+            needs=_running_totals(units for _, units, _ in queue),
+        )
+        # The queue's ETAs never fall as it is walked, so at most one group per inbound.
+        moved: dict[datetime.date | None, list[int]] = {}
+        for (pk, _, eta), new_eta in zip(queue, etas, strict=True):
+            if new_eta != eta:
+                moved.setdefault(new_eta, []).append(pk)
+        for new_eta, pks in moved.items():
+            for start in range(0, len(pks), UPDATE_CHUNK):
+                OrderLine.objects.filter(pk__in=pks[start : start + UPDATE_CHUNK]).update(
+                    eta=new_eta, eta_changed_at=now
+                )
+        if moved:
+            enqueue_on_commit(
+                promises_keep_task, product_id, countdown=settings.PROMISE_CHANGE_BATCH_SECONDS + 1
+            )
+    return sum(len(pks) for pks in moved.values())
+
+
+def _running_totals(units: Iterable[int]):
+    total = 0
+    for n in units:
+        total += n
+        yield total
+
+
+@dataclass(frozen=True)
+class _LineFacts:
+    """What promises_keep reads of a waiting line."""
+
+    pk: int
+    order_id: int
+    backordered: int
+    eta: datetime.date | None
+    eta_told: datetime.date | None
+    eta_changed_at: datetime.datetime | None
+    promised_by: datetime.date
+
+    @property
+    def ships_by(self) -> datetime.date | None:
+        """What the store could promise on the current ETA; None without one."""
+        return promise_date(self.eta) if self.eta is not None else None
+
+    def is_late(self, today: datetime.date) -> bool:
+        """The promise cannot be kept on what the store knows now: the ETA is past it
+        (the handling days are the promise's slack), or the customer was told a date
+        that no confirmed inbound backs any more, or no date is known and the promise
+        is near."""
+        if self.eta is not None:
+            return self.eta > self.promised_by
+        lead = datetime.timedelta(days=settings.DELAY_NOTICE_LEAD_DAYS)
+        return self.eta_told is not None or self.promised_by <= today + lead
+
+
+def promises_keep(*, product_id: int) -> int:
+    """Tell the customers of the product's waiting back-orders what changed, once the
+    changes have settled: "new expected date" to those whose ETA moved and still keeps
+    the promise; a delay notice to those whose promise it breaks (revised date or none,
+    wait or cancel); a notice made moot by better news is withdrawn with that news.
+    One email per customer per run; running it twice tells nobody twice. Returns the
+    emails written."""
+    now = timezone.now()
+    today = timezone.localdate()
+    settled = now - datetime.timedelta(seconds=settings.PROMISE_CHANGE_BATCH_SECONDS)
+    with transaction.atomic():
+        if products_lock(product_ids=[product_id]).get(product_id) is None:
+            return 0
+        lines = [
+            _LineFacts(*row)
+            for row in OrderLine.objects.backorder_queue(product_id).values_list(
+                "pk", "order_id", "backordered", "eta", "eta_told", "eta_changed_at", "promised_by"
+            )
+        ]
+        notices = DelayNotice.objects.filter(line__product_id=product_id)
+        open_notices = {notice.line_id: notice for notice in notices.filter(outcome="")}
+        noticed_before = set(notices.values_list("line_id", flat=True))
+        news, delays, closed = [], [], []  # (line, notice) pairs and notices
+        for line in lines:
+            if line.eta_changed_at is not None and line.eta_changed_at > settled:
+                continue  # still changing: the next run tells the settled date
+            notice = open_notices.get(line.pk)
+            if not line.is_late(today):
+                if notice is not None:
+                    closed.append(_notice_close(notice, DelayNotice.Outcome.RESOLVED, "store"))
+                if notice is not None or line.eta != line.eta_told:
+                    news.append((line, notice))
+            elif notice is None or (
+                line.eta != line.eta_told and line.ships_by != notice.revised_date
+            ):
+                if notice is not None:
+                    closed.append(_notice_close(notice, DelayNotice.Outcome.SUPERSEDED, "store"))
+                delays.append(
+                    (
+                        line,
+                        _notice_new(
+                            line, today, first=line.pk not in noticed_before, replacing=notice
+                        ),
+                    )
+                )
+        DelayNotice.objects.bulk_update(closed, ["outcome", "decided_at", "decided_by"])
+        created = DelayNotice.objects.bulk_create([notice for _, notice in delays])
+        delays = [(line, notice) for (line, _), notice in zip(delays, created, strict=True)]
+        told = news + delays
+        for line, _ in told:
+            OrderLine.objects.filter(pk=line.pk).update(eta_told=line.eta)
+        emails_queue(emails=_promise_emails(news=news, delays=delays))
+    return len(told)
+
+
+def _notice_new(
+    line: _LineFacts, today: datetime.date, *, first: bool, replacing: DelayNotice | None
+) -> DelayNotice:
+    revised = line.ships_by
+    silence_is_consent = (
+        first and revised is not None and revised <= line.promised_by + SILENT_CONSENT_MAX_DELAY
+    )
+    return DelayNotice(
+        line_id=line.pk,
+        promised_by=line.promised_by,
+        revised_date=revised,
+        units=line.backordered,
+        needs_consent=not silence_is_consent,
+        # Before the current promise passes; a later notice keeps the first's deadline.
+        answer_by=replacing.answer_by if replacing else max(line.promised_by, today),
+    )
+
+
+def _notice_close(notice: DelayNotice, outcome: str, by: str) -> DelayNotice:
+    notice.outcome, notice.decided_at, notice.decided_by = outcome, timezone.now(), by
+    return notice
+
+
+def _promise_emails(
+    *, news: Sequence[tuple[_LineFacts, DelayNotice | None]], delays: Sequence[tuple]
+) -> list[Email]:
+    """One email per (line, notice): the order's facts and that line's news."""
+    told = [line.pk for line, _ in (*news, *delays)]
+    rows = OrderLine.objects.filter(pk__in=told).select_related("order", "product")
+    by_pk = {row.pk: row for row in rows}
+    emails = []
+    for line, withdrawn in news:
+        row = by_pk[line.pk]
+        emails.append(
+            Email(
+                # The change is named by when it happened: a rerun writes nothing.
+                key=f"eta-changed:{line.pk}:{line.eta}:{_stamp(line.eta_changed_at)}",
+                to=row.order.email,
+                event="eta_changed",
+                context={
+                    **_order_facts(row.order),
+                    "product_name": row.product.name,
+                    "units": line.backordered,
+                    "eta": _date(line.eta),
+                    "was": _date(line.eta_told),
+                    "promised_by": _date(line.promised_by),
+                    "delay_over": withdrawn is not None,
+                },
+            )
+        )
+    for line, notice in delays:
+        row = by_pk[line.pk]
+        emails.append(
+            Email(
+                key=f"delay-notice:{notice.pk}",
+                to=row.order.email,
+                event="delay_notice",
+                context={**_order_facts(row.order), **notice_facts(notice, row.product.name)},
+            )
+        )
+    return emails
+
+
+def notice_facts(notice: DelayNotice, product_name: str) -> dict:
+    """A delay notice as plain data for its email and the order page."""
+    return {
+        "product_name": product_name,
+        "units": notice.units,
+        "promised_by": _date(notice.promised_by),
+        "revised_date": _date(notice.revised_date),
+        "needs_consent": notice.needs_consent,
+        "answer_by": _date(notice.answer_by),
+    }
+
+
+def _order_facts(order: Order) -> dict:
+    return {
+        "number": order.number,
+        "name": order.name,
+        "status_url": settings.SITE_URL + order.get_absolute_url(),
+    }
+
+
+def _stamp(moment: datetime.datetime | None) -> str:
+    return moment.strftime("%Y%m%dT%H%M%S.%f") if moment else "-"
+
+
+def _date(value: datetime.date | None) -> str | None:
+    return date_format(value, "j F Y") if value else None
+
+
+# What a customer may answer to a delay notice.
+ANSWERS = (DelayNotice.Outcome.WAIT, DelayNotice.Outcome.CANCEL)
+
+
+def delay_notice_answer(*, order: Order, notice_id: int, answer: str) -> DelayNotice:
+    """The customer answers a delay notice on their order: wait (the revised date, or
+    a fresh default window when there is none, becomes the promise) or cancel the
+    waiting units for a full refund. Repeating the same answer changes nothing."""
+    from orders.services import order_cancel_backorders  # services build on this module
+
+    if answer not in ANSWERS:
+        raise OrderError("Choose to wait or to cancel.")
+    notice = (
+        DelayNotice.objects.filter(pk=notice_id, line__order=order).select_related("line").first()
+    )
+    if notice is None:
+        raise OrderError("There is no such delay notice on this order.")
+    with transaction.atomic():
+        products_lock(product_ids=[notice.line.product_id])
+        notice = DelayNotice.objects.select_for_update().select_related("line").get(pk=notice.pk)
+        if not notice.is_open:
+            if notice.outcome == answer:
+                return notice  # a repeated click
+            raise OrderError(
+                f"This delay was settled already: {notice.get_outcome_display().lower()}."
+            )
+        line = notice.line
+        if answer == DelayNotice.Outcome.WAIT:
+            line.promised_by = notice.revised_date or promise_date(None)
+            line.save(update_fields=["promised_by"])
+            _notice_close(notice, DelayNotice.Outcome.WAIT, "customer")
+            notice.save(update_fields=["outcome", "decided_at", "decided_by"])
+        else:
+            # Closes the notice as cancelled, releases the queue place and tells them.
+            order_cancel_backorders(
+                order=order,
+                line_ids=[line.pk],
+                reason="You chose to cancel after we told you of a supplier delay.",
+            )
+            notice.refresh_from_db()
+    return notice
+
+
+def delay_notices_expire() -> tuple[int, int]:
+    """Settle the notices whose answer date has passed without an answer: where
+    silence is consent the revised date becomes the promise; otherwise the waiting
+    units are cancelled and refunded and the customer is told. Returns (consented,
+    cancelled)."""
+    from orders.services import order_cancel_backorders  # services build on this module
+
+    today = timezone.localdate()
+    consented = cancelled = 0
+    expired = DelayNotice.objects.filter(outcome="", answer_by__lt=today).select_related(
+        "line__order"
+    )
+    for notice in expired.order_by("pk"):
+        line = notice.line
+        with transaction.atomic():
+            products_lock(product_ids=[line.product_id])
+            notice = (
+                DelayNotice.objects.select_for_update()
+                .select_related("line__order")
+                .get(pk=notice.pk)
+            )
+            line = notice.line
+            if not notice.is_open:
+                continue  # answered meanwhile
+            if not line.backordered:
+                _notice_close(notice, DelayNotice.Outcome.RESOLVED, "store")
+            elif not notice.needs_consent:
+                line.promised_by = notice.revised_date
+                line.save(update_fields=["promised_by"])
+                _notice_close(notice, DelayNotice.Outcome.SILENCE, "store")
+                consented += 1
+            else:
+                _notice_close(notice, DelayNotice.Outcome.AUTO_CANCELLED, "store")
+                notice.save(update_fields=["outcome", "decided_at", "decided_by"])
+                order_cancel_backorders(
+                    order=line.order,
+                    line_ids=[line.pk],
+                    by_staff=True,
+                    reason=(
+                        f"We told you of a supplier delay and did not hear from you by "
+                        f"{_date(notice.answer_by)}, so as promised we have cancelled the "
+                        "waiting units; you will not be charged for them."
+                    ),
+                )
+                cancelled += 1
+                continue
+            notice.save(update_fields=["outcome", "decided_at", "decided_by"])
+    return consented, cancelled

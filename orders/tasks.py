@@ -1,0 +1,38 @@
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from orders.promises import delay_notices_expire, line_etas_refresh, promises_keep
+from orders.selectors import products_with_backorders
+
+# Transient database trouble only; each service is one transaction, so a retry redoes
+# it from what is committed.
+_RETRY = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 2,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
+
+@shared_task(name="orders.tasks.line_etas_refresh", **_RETRY)
+def line_etas_refresh_task(product_id: int) -> int:
+    return line_etas_refresh(product_id=product_id)
+
+
+@shared_task(name="orders.tasks.promises_keep", **_RETRY)
+def promises_keep_task(product_id: int) -> int:
+    return promises_keep(product_id=product_id)
+
+
+@shared_task(name="orders.tasks.promises_sweep")
+def promises_sweep() -> int:
+    """Hourly: settle the notices whose deadline passed, then re-date and re-check
+    every product with waiting back-orders, for what the calendar moved (an inbound
+    fallen overdue, a promise drawing near) and any message lost on the way."""
+    delay_notices_expire()
+    product_ids = products_with_backorders()
+    for product_id in product_ids:
+        line_etas_refresh_task.delay(product_id)
+        promises_keep_task.delay(product_id)
+    return len(product_ids)
