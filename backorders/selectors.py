@@ -2,10 +2,11 @@ import datetime
 
 from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from catalog.models import Product, StockMovement
 from notifications.selectors import emails_overdue_count
-from orders.models import OrderLine
+from orders.models import DelayNotice, OrderLine
 
 # Far beyond the sweep's minute and the longest retry delay: only a stopped beat or
 # broken delivery leaves an email this late.
@@ -81,6 +82,20 @@ def inventory_problems() -> list[str]:
         problems.append(
             f"invariant 4 (FIFO): line {line.pk} of {line.product.sku} still waits while a "
             "later back-order of the same product was served"
+        )
+    # The FTC rule: a back-order still waiting after its promise must have been told of
+    # the delay before the promise passed.
+    noticed_in_time = DelayNotice.objects.filter(
+        line=OuterRef("pk"), created_at__date__lte=OuterRef("promised_by")
+    )
+    unannounced = OrderLine.objects.filter(
+        backordered__gt=0, promised_by__lt=timezone.localdate()
+    ).exclude(Exists(noticed_in_time))
+    for line in unannounced.select_related("product", "order"):
+        problems.append(
+            f"promise kept or renegotiated: order {line.order.number} waits for "
+            f"{line.backordered} × {line.product.sku} past its promise of {line.promised_by} "
+            "with no delay notice sent before it; is beat running? (see docs/operations.md)"
         )
     overdue = emails_overdue_count(by=EMAIL_OVERDUE)
     if overdue:

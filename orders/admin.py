@@ -1,8 +1,9 @@
 from django.contrib import admin, messages
 from django.db.models import Prefetch
+from django.template.loader import render_to_string
 
 from orders.exceptions import OrderError
-from orders.models import Order, OrderLine
+from orders.models import DelayNotice, Order, OrderLine
 from orders.services import orders_ship
 
 
@@ -19,6 +20,8 @@ class OrderLineInline(admin.TabularInline):
         "cancelled",
         "priority",
         "queued_at",
+        "promised_by",
+        "eta",
     ]
     readonly_fields = fields
     can_delete = False
@@ -43,6 +46,7 @@ class OrderAdmin(admin.ModelAdmin):
         "shipping_address",
         "shipping_preference",
         "backorder_accepted",
+        "delay_record",
     ]
     fields = readonly_fields
     inlines = [OrderLineInline]
@@ -72,6 +76,15 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description="status")
     def status(self, order: Order) -> str:
         return order.status.label
+
+    @admin.display(description="delays")
+    def delay_record(self, order: Order) -> str:
+        """Every delay notice of the order: what was promised, what was offered, and
+        who settled it when: the record the FTC rule expects a store to keep."""
+        notices = DelayNotice.objects.filter(line__order=order).select_related("line__product")
+        return render_to_string(
+            "admin/orders/_delay_record.html", {"notices": notices.order_by("pk")}
+        )
 
     def has_ship_permission(self, request) -> bool:
         return request.user.has_perm("orders.change_order")

@@ -1,5 +1,6 @@
 """Real concurrent transactions on PostgreSQL (SQLite ignores SELECT ... FOR UPDATE)."""
 
+import datetime
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -7,7 +8,7 @@ import pytest
 from django.db import connection, transaction
 
 from backorders.selectors import inventory_problems
-from backorders.services import backorders_allocate, stock_receive
+from backorders.services import backorders_allocate, inbound_announce, stock_receive
 from catalog.models import Product
 from catalog.policy import BackorderPolicy
 from orders.exceptions import PurchaseRefused
@@ -59,6 +60,24 @@ def test_deny_product_never_oversells():
     assert all("is not available" in error.message for error in refused)
     product.refresh_from_db()
     assert (product.on_hand, product.allocated) == (10, 10)
+    assert inventory_problems() == []
+
+
+def test_allow_inbound_never_back_orders_beyond_confirmed_supply():
+    product = product_create(sku="TENT", on_hand=4, policy=BackorderPolicy.ALLOW_INBOUND)
+    inbound_announce(
+        product=product,
+        quantity=10,
+        expected_date=datetime.date.today() + datetime.timedelta(days=9),
+        reference="PO-TENT",
+    )
+    outcomes = concurrently(buy(product), 40)
+    refused = [o for o in outcomes if isinstance(o, PurchaseRefused)]
+    assert len(outcomes) - len(refused) == 14  # 4 in stock, 10 dated by the inbound
+    product.refresh_from_db()
+    assert (product.allocated, product.backordered) == (4, 10)
+    queue = OrderLine.objects.backorder_queue(product.pk)
+    assert {line.eta for line in queue} == {datetime.date.today() + datetime.timedelta(days=9)}
     assert inventory_problems() == []
 
 

@@ -229,6 +229,17 @@ def test_check_inventory_names_backorder_served_out_of_turn(waiting_lines):
     assert "invariant 3" not in problems
 
 
+def test_check_inventory_names_a_promise_passed_without_a_notice(kettle):
+    line = order_create({kettle: 12}).lines.get()  # 2 wait, promised in 30 days
+    OrderLine.objects.filter(pk=line.pk).update(
+        promised_by=timezone.localdate() - datetime.timedelta(days=1)
+    )
+
+    problems = check_fails()
+
+    assert f"order {line.order.number} waits for 2 × KETTLE past its promise" in problems
+
+
 def test_check_inventory_accepts_serving_the_queue_head(waiting_lines):
     mug, first, _ = waiting_lines
     OrderLine.objects.filter(pk=first.pk).update(allocated=1, backordered=1)
@@ -261,7 +272,7 @@ def test_seed_demo_is_idempotent(db, settings):
     run("seed_demo")
 
     products, categories, movements, inbounds = first_run
-    assert (products, categories) == (12, 3)
+    assert (products, categories) == (13, 3)
     assert movements > 0 and inbounds > 0
     assert seeded_rows() == first_run
     assert dict(Product.objects.values_list("sku", "on_hand")) == on_hand
@@ -272,7 +283,7 @@ def test_seed_demo_catalog_covers_every_policy(db):
     run("seed_demo")
 
     policies = set(Product.objects.values_list("backorder_policy", flat=True))
-    assert {BackorderPolicy.DENY, BackorderPolicy.ALLOW_LIMITED} <= policies
+    assert set(BackorderPolicy.values) == policies
     assert all(
         product.backorder_limit > 0
         for product in Product.objects.filter(backorder_policy=BackorderPolicy.ALLOW_LIMITED)

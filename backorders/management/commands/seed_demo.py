@@ -17,6 +17,7 @@ from orders.services import order_place
 DEMO_ADMIN = ("admin", "admin")
 DEMO_SHOPPER_DOMAIN = "@demo.example.com"
 ALLOW, LIMITED, DENY = BackorderPolicy.ALLOW, BackorderPolicy.ALLOW_LIMITED, BackorderPolicy.DENY
+INBOUND = BackorderPolicy.ALLOW_INBOUND
 
 # sku, name, price, category, policy, limit, lead time, stock on hand, (inbound units, in days)
 CATALOG = [
@@ -32,6 +33,7 @@ CATALOG = [
     ("OUT-STOVE", "Compact camping stove", "45.00", "Outdoor", ALLOW, 0, 14, 12, None),
     ("OUT-MUG", "Insulated camp mug", "22.00", "Outdoor", ALLOW, 0, 14, 0, (30, 4)),
     ("OUT-LANTERN", "Rechargeable lantern", "35.00", "Outdoor", LIMITED, 10, 21, 2, None),
+    ("OUT-TENT", "Two-person tent", "189.00", "Outdoor", INBOUND, 0, 30, 1, (6, 12)),
 ]
 
 
