@@ -111,7 +111,7 @@ class InboundShipmentAdmin(admin.ModelAdmin):
 
     form = InboundShipmentForm
     list_display = ["reference", "product", "quantity", "expected_date", "state"]
-    list_filter = [InboundStateFilter, "product"]
+    list_filter = [InboundStateFilter]  # search finds a product: the list keeps its width
     search_fields = ["reference", "product__sku", "product__name"]
     list_select_related = ["product"]
     ordering = ["expected_date", "pk"]

@@ -129,7 +129,7 @@ def test_a_first_short_definite_delay_sends_a_notice_where_silence_is_consent(
     mail.outbox.clear()
     run_on_commit(inbound_revise, inbound=inbound, expected_date=days(20))
     (message,) = sent("is delayed")
-    assert f"ship them by {days(22):%-d %B %Y}" in message.body
+    assert f"ship it by {days(22):%-d %B %Y}" in message.body
     assert "you need do nothing" in message.body
     notice = DelayNotice.objects.get()
     assert (notice.promised_by, notice.revised_date, notice.needs_consent) == (
