@@ -10,12 +10,14 @@ does not. Customers answer a notice on their order page; the hourly sweep re-dat
 what the calendar moved and settles the notices whose deadline passed.
 """
 
+import dataclasses
 import datetime
+import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -32,6 +34,9 @@ from orders.selectors import promise_date
 # past the original promise (16 CFR 435.2(b)(1)); any other needs an express yes.
 SILENT_CONSENT_MAX_DELAY = datetime.timedelta(days=30)
 UPDATE_CHUNK = 5000
+# Lines promises_keep looks at per transaction: a few tenths of a second of the
+# product's lock when every one of them is told.
+KEEP_BATCH = 500
 
 
 def etas_refresh_on_commit(*, product_ids: Iterable[int]) -> None:
@@ -86,7 +91,7 @@ def _running_totals(units: Iterable[int]):
         yield total
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class _LineFacts:
     """What promises_keep reads of a waiting line."""
 
@@ -120,20 +125,29 @@ def promises_keep(*, product_id: int) -> int:
     the promise; a delay notice to those whose promise it breaks (revised date or none,
     wait or cancel); a notice made moot by better news is withdrawn with that news.
     One email per customer per run; running it twice tells nobody twice. Returns the
-    emails written."""
-    now = timezone.now()
+    customers told. Batches of KEEP_BATCH lines, one transaction each, so a slip that
+    moves a whole queue holds the product's lock for a moment at a time."""
+    queue = list(OrderLine.objects.backorder_queue(product_id).values_list("pk", flat=True))
+    return sum(
+        _promises_keep_batch(product_id, queue[start : start + KEEP_BATCH])
+        for start in range(0, len(queue), KEEP_BATCH)
+    )
+
+
+def _promises_keep_batch(product_id: int, line_ids: list[int]) -> int:
     today = timezone.localdate()
-    settled = now - datetime.timedelta(seconds=settings.PROMISE_CHANGE_BATCH_SECONDS)
+    settled = timezone.now() - datetime.timedelta(seconds=settings.PROMISE_CHANGE_BATCH_SECONDS)
     with transaction.atomic():
-        if products_lock(product_ids=[product_id]).get(product_id) is None:
+        product = products_lock(product_ids=[product_id]).get(product_id)
+        if product is None:
             return 0
         lines = [
             _LineFacts(*row)
-            for row in OrderLine.objects.backorder_queue(product_id).values_list(
-                "pk", "order_id", "backordered", "eta", "eta_told", "eta_changed_at", "promised_by"
-            )
+            for row in OrderLine.objects.filter(pk__in=line_ids, backordered__gt=0)
+            .order_by("pk")
+            .values_list(*(field.name for field in dataclasses.fields(_LineFacts)))
         ]
-        notices = DelayNotice.objects.filter(line__product_id=product_id)
+        notices = DelayNotice.objects.filter(line__in=line_ids)
         open_notices = {notice.line_id: notice for notice in notices.filter(outcome="")}
         noticed_before = set(notices.values_list("line_id", flat=True))
         news, delays, closed = [], [], []  # (line, notice) pairs and notices
@@ -151,21 +165,19 @@ def promises_keep(*, product_id: int) -> int:
             ):
                 if notice is not None:
                     closed.append(_notice_close(notice, DelayNotice.Outcome.SUPERSEDED, "store"))
-                delays.append(
-                    (
-                        line,
-                        _notice_new(
-                            line, today, first=line.pk not in noticed_before, replacing=notice
-                        ),
-                    )
-                )
-        DelayNotice.objects.bulk_update(closed, ["outcome", "decided_at", "decided_by"])
+                first = line.pk not in noticed_before
+                delays.append((line, _notice_new(line, today, first=first, replacing=notice)))
+        for outcome in {notice.outcome for notice in closed}:
+            pks = [notice.pk for notice in closed if notice.outcome == outcome]
+            DelayNotice.objects.filter(pk__in=pks).update(
+                outcome=outcome, decided_at=timezone.now(), decided_by="store"
+            )
         created = DelayNotice.objects.bulk_create([notice for _, notice in delays])
         delays = [(line, notice) for (line, _), notice in zip(delays, created, strict=True)]
-        told = news + delays
-        for line, _ in told:
-            OrderLine.objects.filter(pk=line.pk).update(eta_told=line.eta)
-        emails_queue(emails=_promise_emails(news=news, delays=delays))
+        # The product is locked, so the ETA read above is the one being told.
+        told = [line.pk for line, _ in news + delays]
+        OrderLine.objects.filter(pk__in=told).update(eta_told=F("eta"))
+        emails_queue(emails=_promise_emails(product_name=product.name, news=news, delays=delays))
     return len(told)
 
 
@@ -193,24 +205,26 @@ def _notice_close(notice: DelayNotice, outcome: str, by: str) -> DelayNotice:
 
 
 def _promise_emails(
-    *, news: Sequence[tuple[_LineFacts, DelayNotice | None]], delays: Sequence[tuple]
+    *,
+    product_name: str,
+    news: Sequence[tuple[_LineFacts, DelayNotice | None]],
+    delays: Sequence[tuple[_LineFacts, DelayNotice]],
 ) -> list[Email]:
     """One email per (line, notice): the order's facts and that line's news."""
-    told = [line.pk for line, _ in (*news, *delays)]
-    rows = OrderLine.objects.filter(pk__in=told).select_related("order", "product")
-    by_pk = {row.pk: row for row in rows}
+    order_ids = {line.order_id for line, _ in (*news, *delays)}
+    orders = Order.objects.only("pk", "name", "email", "token").in_bulk(order_ids)
     emails = []
     for line, withdrawn in news:
-        row = by_pk[line.pk]
+        order = orders[line.order_id]
         emails.append(
             Email(
                 # The change is named by when it happened: a rerun writes nothing.
                 key=f"eta-changed:{line.pk}:{line.eta}:{_stamp(line.eta_changed_at)}",
-                to=row.order.email,
+                to=order.email,
                 event="eta_changed",
                 context={
-                    **_order_facts(row.order),
-                    "product_name": row.product.name,
+                    **_order_facts(order),
+                    "product_name": product_name,
                     "units": line.backordered,
                     "eta": _date(line.eta),
                     "was": _date(line.eta_told),
@@ -220,13 +234,13 @@ def _promise_emails(
             )
         )
     for line, notice in delays:
-        row = by_pk[line.pk]
+        order = orders[line.order_id]
         emails.append(
             Email(
                 key=f"delay-notice:{notice.pk}",
-                to=row.order.email,
+                to=order.email,
                 event="delay_notice",
-                context={**_order_facts(row.order), **notice_facts(notice, row.product.name)},
+                context={**_order_facts(order), **notice_facts(notice, product_name)},
             )
         )
     return emails
@@ -256,7 +270,10 @@ def _stamp(moment: datetime.datetime | None) -> str:
     return moment.strftime("%Y%m%dT%H%M%S.%f") if moment else "-"
 
 
+@functools.lru_cache(maxsize=1024)
 def _date(value: datetime.date | None) -> str | None:
+    # Cached: a batch tells thousands of customers of a few dates, and formatting
+    # through the locale machinery was a fifth of its time.
     return date_format(value, "j F Y") if value else None
 
 
@@ -311,6 +328,11 @@ def delay_notices_expire() -> tuple[int, int]:
     from orders.services import order_cancel_backorders  # services build on this module
 
     today = timezone.localdate()
+    # Allocation leaves a notice open when the units arrive before the answer (it does
+    # not stop to look for one): nothing waits, so the delay is over.
+    DelayNotice.objects.filter(outcome="", line__backordered=0).update(
+        outcome=DelayNotice.Outcome.RESOLVED, decided_at=timezone.now(), decided_by="store"
+    )
     consented = cancelled = 0
     expired = DelayNotice.objects.filter(outcome="", answer_by__lt=today).select_related(
         "line__order"

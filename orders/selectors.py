@@ -88,9 +88,10 @@ def products_with_backorders() -> list[int]:
 
 
 def delay_notices_open(*, order: Order) -> list[DelayNotice]:
-    """The order's delay notices waiting for an answer, line and product loaded."""
+    """The order's delay notices waiting for an answer, line and product loaded. One
+    whose units have all arrived meanwhile waits for nothing (the sweep closes it)."""
     return list(
-        DelayNotice.objects.filter(outcome="", line__order=order)
+        DelayNotice.objects.filter(outcome="", line__order=order, line__backordered__gt=0)
         .select_related("line__product")
         .order_by("pk")
     )

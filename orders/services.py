@@ -359,12 +359,9 @@ def order_lines_fill_from_queue(*, product_id: int, batch_size: int) -> int:
             product=product, source=served, units=units, reference=LINE_REFERENCE
         )
         _emails_queue_allocated(product=product, served=served, units=units)
-        filled = OrderLine.objects.filter(pk__in=[pk for pk, _, _ in fills]).exclude(pk=partial_pk)
-        # A delay the customer has not answered yet is over: the units are here.
-        DelayNotice.objects.filter(
-            line__in=filled.values("pk"), outcome=DelayNotice.Outcome.OPEN
-        ).update(outcome=DelayNotice.Outcome.RESOLVED, decided_at=Now(), decided_by="store")
-        filled.update(allocated=F("allocated") + F("backordered"), backordered=0)
+        OrderLine.objects.filter(pk__in=[pk for pk, _, _ in fills]).exclude(pk=partial_pk).update(
+            allocated=F("allocated") + F("backordered"), backordered=0
+        )
         if partial_pk is not None:
             OrderLine.objects.filter(pk=partial_pk).update(
                 allocated=F("allocated") + partial_units,

@@ -292,12 +292,15 @@ def test_a_shrunk_grown_or_received_inbound_re_dates_the_queue(mug, run_on_commi
         inbound_revise(inbound=inbound, quantity=5)
 
 
-def test_allocation_closes_an_open_notice(mug, run_on_commit):
+def test_units_that_arrive_before_the_answer_end_the_delay(client, mug, run_on_commit):
     inbound = announce(mug, 1, 10, "PO-1", run_on_commit)
     order = order_create({mug: 1})
     run_on_commit(inbound_cancel, inbound=inbound)
     run_on_commit(stock_receive, product=mug, quantity=1)
     assert line_of(order).allocated == 1
+    assert client.get(f"/orders/{order.token}/status.json").json()["awaiting_consent"] is False
+    assert "is delayed" not in client.get(f"/orders/{order.token}/").content.decode()
+    run_on_commit(delay_notices_expire)  # the sweep closes it for the record
     assert DelayNotice.objects.get().outcome == "resolved"
 
 
@@ -410,3 +413,17 @@ class TestInboundUpdateCommand:
                 "--expected-date",
                 days(6).isoformat(),
             )
+
+
+def test_a_slip_that_moves_a_long_queue_tells_each_customer_once_in_batches(
+    mug, run_on_commit, monkeypatch
+):
+    monkeypatch.setattr("orders.promises.KEEP_BATCH", 2)
+    inbound = announce(mug, 5, 10, "PO-1", run_on_commit)
+    orders = [order_create({mug: 1}, email=f"c{i}@example.com") for i in range(5)]
+    mail.outbox.clear()
+    run_on_commit(inbound_revise, inbound=inbound, expected_date=days(11))  # within
+    assert sorted(m.to[0] for m in sent("New expected date")) == [
+        f"c{i}@example.com" for i in range(5)
+    ]
+    assert {line_of(order).eta_told for order in orders} == {days(11)}
