@@ -146,7 +146,7 @@ class InboundShipmentAdmin(admin.ModelAdmin):
                 reference=data["reference"],
             ).pk
 
-    def _each_open(self, request, queryset, verb, past: str) -> None:
+    def _for_each(self, request, queryset, verb, past: str) -> None:
         done = 0
         for inbound in queryset.order_by("product_id", "pk"):
             try:
@@ -160,13 +160,13 @@ class InboundShipmentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Receive the selected inbounds in full", permissions=["change"])
     def receive_inbounds(self, request, queryset):
-        self._each_open(
+        self._for_each(
             request, queryset, inbound_receive, "received; waiting back-orders are being allocated"
         )
 
     @admin.action(description="Cancel the selected inbounds", permissions=["change"])
     def cancel_inbounds(self, request, queryset):
-        self._each_open(request, queryset, inbound_cancel, "cancelled; affected customers are told")
+        self._for_each(request, queryset, inbound_cancel, "cancelled; affected customers are told")
 
 
 @admin.register(QueuedBackorder)

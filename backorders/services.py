@@ -78,6 +78,12 @@ def inbound_revise(
     customers whose dates move are told (orders.promises)."""
     with transaction.atomic():
         inbound = _inbound_lock(inbound)
+        if expected_date is None and inbound.expected_date < timezone.localdate():
+            raise StockError(
+                f"Inbound {inbound.reference or inbound.pk} is overdue (expected "
+                f"{inbound.expected_date:%Y-%m-%d}): give it a new expected date too.",
+                field="expected_date",
+            )
         inbound.expected_date = expected_date or inbound.expected_date
         inbound.quantity = inbound.quantity if quantity is None else quantity
         inbound_check(

@@ -25,6 +25,9 @@ StockEntry = tuple[int, str]
 # The most units one receipt or inbound may carry: a typo guard, far above any delivery.
 MAX_STOCK_QUANTITY = 1_000_000
 MAX_REFERENCE_LENGTH = StockMovement._meta.get_field("reference").max_length
+# The furthest ahead an inbound may be dated: no supplier confirms further, and a typo
+# of year 9999 would otherwise reach the date arithmetic of every promise.
+MAX_INBOUND_LEAD = datetime.timedelta(days=730)
 
 
 def products_lock(*, product_ids: Iterable[int]) -> dict[int, Product]:
@@ -138,9 +141,16 @@ def inbound_check(*, quantity: int, expected_date: datetime.date, reference: str
     stock_quantity_check(quantity=quantity, reference=reference)
     if not isinstance(expected_date, datetime.date):
         raise StockError("An expected date is required.", field="expected_date")
-    if expected_date < timezone.localdate():
+    today = timezone.localdate()
+    if expected_date < today:
         raise StockError(
             f"The expected date {expected_date:%Y-%m-%d} is in the past.", field="expected_date"
+        )
+    if expected_date > today + MAX_INBOUND_LEAD:
+        raise StockError(
+            f"The expected date {expected_date:%Y-%m-%d} is more than "
+            f"{MAX_INBOUND_LEAD.days} days away.",
+            field="expected_date",
         )
 
 

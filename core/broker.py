@@ -23,4 +23,9 @@ def _publish(task, args, countdown) -> None:
     try:
         task.apply_async(args, countdown=countdown)
     except Exception:
-        logger.exception("could not enqueue %s%r; the sweep will retry it", task.name, args)
+        # In-process (no broker) the task runs here, so this is also its own failure.
+        logger.exception(
+            "could not enqueue (or, in-process, run) %s%r; the sweep will retry it",
+            task.name,
+            args,
+        )

@@ -23,6 +23,8 @@ class Command(StoreCommand):
         parser.add_argument("--cancel", action="store_true", help="the shipment will not come")
 
     def handle(self, *args, reference, expected_date, quantity, cancel, **options):
+        if not reference.strip():
+            raise CommandError("reference must name an inbound, got an empty one")
         changes = (expected_date, quantity)
         if cancel and changes != (None, None):
             raise CommandError("--cancel takes no --expected-date or --quantity")
