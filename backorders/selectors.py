@@ -86,7 +86,9 @@ def inventory_problems() -> list[str]:
     # The FTC rule: a back-order still waiting after its promise must have been told of
     # the delay before the promise passed.
     noticed_in_time = DelayNotice.objects.filter(
-        line=OuterRef("pk"), created_at__date__lte=OuterRef("promised_by")
+        line=OuterRef("pk"),
+        promised_by=OuterRef("promised_by"),
+        created_at__date__lte=OuterRef("promised_by"),
     )
     unannounced = OrderLine.objects.filter(
         backordered__gt=0, promised_by__lt=timezone.localdate()

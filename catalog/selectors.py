@@ -1,14 +1,28 @@
 import datetime
 from collections.abc import Iterable, Iterator
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from catalog.models import Category, Product
+from catalog.models import Category, Inbound, Product
+
+
+def with_inbound_supply(products: QuerySet[Product]) -> QuerySet[Product]:
+    """Products with Product.inbound_supply read in the same query."""
+    confirmed = (
+        Inbound.objects.confirmed()
+        .filter(product=OuterRef("pk"))
+        .order_by()
+        .values("product")
+        .annotate(units=Sum("quantity"))
+        .values("units")
+    )
+    return products.annotate(inbound_supply=Coalesce(Subquery(confirmed), 0))
 
 
 def product_list(*, query: str = "", category_slug: str = "") -> QuerySet[Product]:
-    products = Product.objects.select_related("category")
+    products = with_inbound_supply(Product.objects.select_related("category"))
     if query:
         products = products.filter(
             Q(name__icontains=query) | Q(sku__iexact=query) | Q(description__icontains=query)

@@ -222,6 +222,11 @@ class DelayNotice(models.Model):
         RESOLVED = "resolved", "Withdrawn: the units can ship by the promise again"
         SUPERSEDED = "superseded", "Replaced by a later notice"
 
+    class DecidedBy(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        STAFF = "staff", "Staff"
+        STORE = "store", "The store, by its rules"
+
     line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="delay_notices")
     created_at = models.DateTimeField(auto_now_add=True)
     promised_by = models.DateField(help_text="The promise this delay breaks.")
@@ -236,7 +241,7 @@ class DelayNotice(models.Model):
     answer_by = models.DateField()
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True, default="")
     decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.CharField(max_length=16, blank=True, help_text="customer, staff or store")
+    decided_by = models.CharField(max_length=16, choices=DecidedBy.choices, blank=True)
 
     class Meta:
         ordering = ["created_at", "pk"]

@@ -7,7 +7,8 @@ order and stores each waiting line's ETA. Once the changes have settled
 (PROMISE_CHANGE_BATCH_SECONDS), `promises_keep` tells exactly the customers whose date
 changed: a new expected date while it still keeps the promise, a delay notice when it
 does not. Customers answer a notice on their order page; the hourly sweep re-dates
-what the calendar moved and settles the notices whose deadline passed.
+what the calendar moved and settles the notices whose deadline passed (the answers and
+the settling are order writes, in orders.services).
 """
 
 import dataclasses
@@ -20,19 +21,23 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import get_language
 
 from catalog.models import Inbound
 from catalog.selectors import supply_dates
 from catalog.services import products_lock
 from core.broker import enqueue_on_commit
 from notifications.services import Email, emails_queue
-from orders.exceptions import OrderError
 from orders.models import DelayNotice, Order, OrderLine
 from orders.selectors import promise_date
 
 # Silence may count as consent only to a first, definite delay of at most this long
 # past the original promise (16 CFR 435.2(b)(1)); any other needs an express yes.
 SILENT_CONSENT_MAX_DELAY = datetime.timedelta(days=30)
+# Outcomes by which a customer accepted a delay: the revised date became the promise.
+ACCEPTED = (DelayNotice.Outcome.WAIT, DelayNotice.Outcome.SILENCE)
+# What a customer may answer to a delay notice.
+ANSWERS = (DelayNotice.Outcome.WAIT, DelayNotice.Outcome.CANCEL)
 UPDATE_CHUNK = 5000
 # Lines promises_keep looks at per transaction: a few tenths of a second of the
 # product's lock when every one of them is told.
@@ -79,7 +84,10 @@ def line_etas_refresh(*, product_id: int) -> int:
                 )
         if moved:
             enqueue_on_commit(
-                promises_keep_task, product_id, countdown=settings.PROMISE_CHANGE_BATCH_SECONDS + 1
+                # A few seconds' margin for the clocks of the two workers.
+                promises_keep_task,
+                product_id,
+                countdown=settings.PROMISE_CHANGE_BATCH_SECONDS + 5,
             )
     return sum(len(pks) for pks in moved.values())
 
@@ -109,14 +117,26 @@ class _LineFacts:
         return promise_date(self.eta) if self.eta is not None else None
 
     def is_late(self, today: datetime.date) -> bool:
-        """The promise cannot be kept on what the store knows now: the ETA is past it
-        (the handling days are the promise's slack), or the customer was told a date
-        that no confirmed inbound backs any more, or no date is known and the promise
-        is near."""
-        if self.eta is not None:
-            return self.eta > self.promised_by
-        lead = datetime.timedelta(days=settings.DELAY_NOTICE_LEAD_DAYS)
-        return self.eta_told is not None or self.promised_by <= today + lead
+        return promise_broken(
+            eta=self.eta, eta_told=self.eta_told, promised_by=self.promised_by, today=today
+        )
+
+
+def promise_broken(
+    *,
+    eta: datetime.date | None,
+    eta_told: datetime.date | None,
+    promised_by: datetime.date,
+    today: datetime.date,
+) -> bool:
+    """The promise cannot be kept on what the store knows now: the units arrive too
+    late to ship by it (arrival plus the handling days), or the customer was told a
+    date that no confirmed inbound backs any more, or no date is known and the promise
+    is near."""
+    if eta is not None:
+        return promise_date(eta) > promised_by
+    lead = datetime.timedelta(days=settings.DELAY_NOTICE_LEAD_DAYS)
+    return eta_told is not None or promised_by <= today + lead
 
 
 def promises_keep(*, product_id: int) -> int:
@@ -149,29 +169,29 @@ def _promises_keep_batch(product_id: int, line_ids: list[int]) -> int:
         ]
         notices = DelayNotice.objects.filter(line__in=line_ids)
         open_notices = {notice.line_id: notice for notice in notices.filter(outcome="")}
-        noticed_before = set(notices.values_list("line_id", flat=True))
-        news, delays, closed = [], [], []  # (line, notice) pairs and notices
+        # A delay is a second one once the customer has accepted one (by answer or by
+        # silence): the promise has been moved before.
+        renegotiated = set(notices.filter(outcome__in=ACCEPTED).values_list("line_id", flat=True))
+        news, delays = [], []  # (line, the notice withdrawn or sent)
+        resolved, superseded = [], []
         for line in lines:
             if line.eta_changed_at is not None and line.eta_changed_at > settled:
                 continue  # still changing: the next run tells the settled date
             notice = open_notices.get(line.pk)
             if not line.is_late(today):
                 if notice is not None:
-                    closed.append(_notice_close(notice, DelayNotice.Outcome.RESOLVED, "store"))
+                    resolved.append(notice.pk)
                 if notice is not None or line.eta != line.eta_told:
                     news.append((line, notice))
             elif notice is None or (
                 line.eta != line.eta_told and line.ships_by != notice.revised_date
             ):
                 if notice is not None:
-                    closed.append(_notice_close(notice, DelayNotice.Outcome.SUPERSEDED, "store"))
-                first = line.pk not in noticed_before
+                    superseded.append(notice.pk)
+                first = line.pk not in renegotiated
                 delays.append((line, _notice_new(line, today, first=first, replacing=notice)))
-        for outcome in {notice.outcome for notice in closed}:
-            pks = [notice.pk for notice in closed if notice.outcome == outcome]
-            DelayNotice.objects.filter(pk__in=pks).update(
-                outcome=outcome, decided_at=timezone.now(), decided_by="store"
-            )
+        notices_close(resolved, DelayNotice.Outcome.RESOLVED)
+        notices_close(superseded, DelayNotice.Outcome.SUPERSEDED)
         created = DelayNotice.objects.bulk_create([notice for _, notice in delays])
         delays = [(line, notice) for (line, _), notice in zip(delays, created, strict=True)]
         # The product is locked, so the ETA read above is the one being told.
@@ -195,13 +215,18 @@ def _notice_new(
         units=line.backordered,
         needs_consent=not silence_is_consent,
         # Before the current promise passes; a later notice keeps the first's deadline.
-        answer_by=replacing.answer_by if replacing else max(line.promised_by, today),
+        answer_by=max(replacing.answer_by if replacing else line.promised_by, today),
     )
 
 
-def _notice_close(notice: DelayNotice, outcome: str, by: str) -> DelayNotice:
-    notice.outcome, notice.decided_at, notice.decided_by = outcome, timezone.now(), by
-    return notice
+def notices_close(
+    notice_ids: Sequence[int], outcome: str, by: str = DelayNotice.DecidedBy.STORE
+) -> None:
+    """Settle open notices, under their product's lock."""
+    if notice_ids:
+        DelayNotice.objects.filter(pk__in=notice_ids, outcome=DelayNotice.Outcome.OPEN).update(
+            outcome=outcome, decided_at=timezone.now(), decided_by=by
+        )
 
 
 def _promise_emails(
@@ -226,9 +251,9 @@ def _promise_emails(
                     **_order_facts(order),
                     "product_name": product_name,
                     "units": line.backordered,
-                    "eta": _date(line.eta),
-                    "was": _date(line.eta_told),
-                    "promised_by": _date(line.promised_by),
+                    "eta": date_told(line.eta),
+                    "was": date_told(line.eta_told),
+                    "promised_by": date_told(line.promised_by),
                     "delay_over": withdrawn is not None,
                 },
             )
@@ -240,21 +265,25 @@ def _promise_emails(
                 key=f"delay-notice:{notice.pk}",
                 to=order.email,
                 event="delay_notice",
-                context={**_order_facts(order), **notice_facts(notice, product_name)},
+                context={
+                    **_order_facts(order),
+                    **notice_facts(notice, product_name=product_name, units=notice.units),
+                },
             )
         )
     return emails
 
 
-def notice_facts(notice: DelayNotice, product_name: str) -> dict:
-    """A delay notice as plain data for its email and the order page."""
+def notice_facts(notice: DelayNotice, *, product_name: str, units: int) -> dict:
+    """A delay notice as plain data for its email and the order page (`units`: those
+    waiting now, which allocation may have lowered since it was sent)."""
     return {
         "product_name": product_name,
-        "units": notice.units,
-        "promised_by": _date(notice.promised_by),
-        "revised_date": _date(notice.revised_date),
+        "units": units,
+        "promised_by": date_told(notice.promised_by),
+        "revised_date": date_told(notice.revised_date),
         "needs_consent": notice.needs_consent,
-        "answer_by": _date(notice.answer_by),
+        "answer_by": date_told(notice.answer_by),
     }
 
 
@@ -270,106 +299,13 @@ def _stamp(moment: datetime.datetime | None) -> str:
     return moment.strftime("%Y%m%dT%H%M%S.%f") if moment else "-"
 
 
+def date_told(value: datetime.date | None) -> str | None:
+    """A date as customers read it ("11 December 2026")."""
+    return _date_in(value, get_language()) if value else None
+
+
 @functools.lru_cache(maxsize=1024)
-def _date(value: datetime.date | None) -> str | None:
+def _date_in(value: datetime.date, language: str | None) -> str:
     # Cached: a batch tells thousands of customers of a few dates, and formatting
     # through the locale machinery was a fifth of its time.
-    return date_format(value, "j F Y") if value else None
-
-
-# What a customer may answer to a delay notice.
-ANSWERS = (DelayNotice.Outcome.WAIT, DelayNotice.Outcome.CANCEL)
-
-
-def delay_notice_answer(*, order: Order, notice_id: int, answer: str) -> DelayNotice:
-    """The customer answers a delay notice on their order: wait (the revised date, or
-    a fresh default window when there is none, becomes the promise) or cancel the
-    waiting units for a full refund. Repeating the same answer changes nothing."""
-    from orders.services import order_cancel_backorders  # services build on this module
-
-    if answer not in ANSWERS:
-        raise OrderError("Choose to wait or to cancel.")
-    notice = (
-        DelayNotice.objects.filter(pk=notice_id, line__order=order).select_related("line").first()
-    )
-    if notice is None:
-        raise OrderError("There is no such delay notice on this order.")
-    with transaction.atomic():
-        products_lock(product_ids=[notice.line.product_id])
-        notice = DelayNotice.objects.select_for_update().select_related("line").get(pk=notice.pk)
-        if not notice.is_open:
-            if notice.outcome == answer:
-                return notice  # a repeated click
-            raise OrderError(
-                f"This delay was settled already: {notice.get_outcome_display().lower()}."
-            )
-        line = notice.line
-        if answer == DelayNotice.Outcome.WAIT:
-            line.promised_by = notice.revised_date or promise_date(None)
-            line.save(update_fields=["promised_by"])
-            _notice_close(notice, DelayNotice.Outcome.WAIT, "customer")
-            notice.save(update_fields=["outcome", "decided_at", "decided_by"])
-        else:
-            # Closes the notice as cancelled, releases the queue place and tells them.
-            order_cancel_backorders(
-                order=order,
-                line_ids=[line.pk],
-                reason="You chose to cancel after we told you of a supplier delay.",
-            )
-            notice.refresh_from_db()
-    return notice
-
-
-def delay_notices_expire() -> tuple[int, int]:
-    """Settle the notices whose answer date has passed without an answer: where
-    silence is consent the revised date becomes the promise; otherwise the waiting
-    units are cancelled and refunded and the customer is told. Returns (consented,
-    cancelled)."""
-    from orders.services import order_cancel_backorders  # services build on this module
-
-    today = timezone.localdate()
-    # Allocation leaves a notice open when the units arrive before the answer (it does
-    # not stop to look for one): nothing waits, so the delay is over.
-    DelayNotice.objects.filter(outcome="", line__backordered=0).update(
-        outcome=DelayNotice.Outcome.RESOLVED, decided_at=timezone.now(), decided_by="store"
-    )
-    consented = cancelled = 0
-    expired = DelayNotice.objects.filter(outcome="", answer_by__lt=today).select_related(
-        "line__order"
-    )
-    for notice in expired.order_by("pk"):
-        line = notice.line
-        with transaction.atomic():
-            products_lock(product_ids=[line.product_id])
-            notice = (
-                DelayNotice.objects.select_for_update()
-                .select_related("line__order")
-                .get(pk=notice.pk)
-            )
-            line = notice.line
-            if not notice.is_open:
-                continue  # answered meanwhile
-            if not line.backordered:
-                _notice_close(notice, DelayNotice.Outcome.RESOLVED, "store")
-            elif not notice.needs_consent:
-                line.promised_by = notice.revised_date
-                line.save(update_fields=["promised_by"])
-                _notice_close(notice, DelayNotice.Outcome.SILENCE, "store")
-                consented += 1
-            else:
-                _notice_close(notice, DelayNotice.Outcome.AUTO_CANCELLED, "store")
-                notice.save(update_fields=["outcome", "decided_at", "decided_by"])
-                order_cancel_backorders(
-                    order=line.order,
-                    line_ids=[line.pk],
-                    by_staff=True,
-                    reason=(
-                        f"We told you of a supplier delay and did not hear from you by "
-                        f"{_date(notice.answer_by)}, so as promised we have cancelled the "
-                        "waiting units; you will not be charged for them."
-                    ),
-                )
-                cancelled += 1
-                continue
-            notice.save(update_fields=["outcome", "decided_at", "decided_by"])
-    return consented, cancelled
+    return date_format(value, "j F Y")

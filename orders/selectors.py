@@ -25,7 +25,7 @@ from django.utils.formats import date_format
 
 from catalog.models import Product
 from catalog.policy import PurchasePolicy
-from catalog.selectors import backorder_eta
+from catalog.selectors import backorder_eta, with_inbound_supply
 from orders.models import LINE_ORDER_NUMBER, DelayNotice, Order, OrderLine, ShippingPreference
 
 
@@ -51,7 +51,9 @@ class CartLine:
 
 def cart_lines(*, quantities: Mapping[int, int]) -> list[CartLine]:
     """What checking out each cart line would do right now (it may change by then)."""
-    products = Product.objects.filter(pk__in=quantities).select_related("category")
+    products = with_inbound_supply(
+        Product.objects.filter(pk__in=quantities).select_related("category")
+    )
     lines = []
     for product in products.order_by("name", "pk"):
         quantity = quantities[product.pk]

@@ -22,6 +22,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Cast, Concat, JSONArray, JSONObject, Now
+from django.utils import timezone
 
 from catalog.models import Product
 from catalog.selectors import backorder_eta
@@ -51,7 +52,13 @@ from orders.models import (
     OrderLine,
     ShippingPreference,
 )
-from orders.promises import etas_refresh_on_commit
+from orders.promises import (
+    ANSWERS,
+    date_told,
+    etas_refresh_on_commit,
+    notices_close,
+    promise_broken,
+)
 from orders.selectors import (
     backorders_unaccepted,
     order_by_checkout_key,
@@ -244,7 +251,10 @@ def order_lines_cancel_by_staff(*, line_ids: Collection[int], reason: str) -> tu
     """Staff cancel the waiting units of these lines, telling each customer the reason;
     one transaction, all products locked first in pk order. Returns (units, orders)."""
     with transaction.atomic():
-        products_lock(product_ids=_product_ids_of(pk__in=line_ids))
+        # Every product of every order touched, as order_cancel_backorders locks each
+        # order's products: all of them first, in pk order, so no lock comes out of turn.
+        orders = OrderLine.objects.filter(pk__in=line_ids).values("order_id")
+        products_lock(product_ids=_product_ids_of(order__in=orders))
         by_order: dict[Order, list[int]] = {}
         lines = OrderLine.objects.filter(pk__in=line_ids, backordered__gt=0)
         for line in lines.select_related("order").order_by("order_id", "pk"):
@@ -288,10 +298,12 @@ def order_cancel_backorders(
             line.cancelled += line.backordered
             line.backordered = 0
         OrderLine.objects.bulk_update(cancelling, ["cancelled", "backordered"])
-        DelayNotice.objects.filter(line__in=cancelling, outcome=DelayNotice.Outcome.OPEN).update(
-            outcome=DelayNotice.Outcome.CANCEL,
-            decided_at=Now(),
-            decided_by="staff" if by_staff else "customer",
+        notices_close(
+            DelayNotice.objects.filter(
+                line__in=cancelling, outcome=DelayNotice.Outcome.OPEN
+            ).values_list("pk", flat=True),
+            DelayNotice.Outcome.CANCEL,
+            by=DelayNotice.DecidedBy.STAFF if by_staff else DelayNotice.DecidedBy.CUSTOMER,
         )
         # The lines behind move up.
         etas_refresh_on_commit(product_ids=[line.product_id for line in cancelling])
@@ -308,6 +320,92 @@ def order_cancel_backorders(
             },
         )
     return sum(item["units"] for item in cancelled)
+
+
+def delay_notice_answer(*, order: Order, notice_id: int, answer: str) -> DelayNotice:
+    """The customer answers a delay notice on their order: wait (the revised date, or
+    a fresh default window when there is none, becomes the promise) or cancel the
+    waiting units for a full refund. Repeating the same answer changes nothing; a
+    notice whose units have all arrived meanwhile is closed as resolved."""
+    if answer not in ANSWERS:
+        raise OrderError("Choose to wait or to cancel.")
+    if not DelayNotice.objects.filter(pk=notice_id, line__order=order).exists():
+        raise OrderError("There is no such delay notice on this order.")
+    with transaction.atomic():
+        _, lines = _order_lines_lock(order)
+        notice = DelayNotice.objects.select_for_update(of=("self",)).get(pk=notice_id)
+        line = next(line for line in lines if line.pk == notice.line_id)
+        if not notice.is_open:
+            if notice.outcome == answer:
+                return notice  # a repeated click
+            raise OrderError(
+                f"This delay was settled already: {notice.get_outcome_display().lower()}."
+            )
+        if not line.backordered:
+            notices_close([notice.pk], DelayNotice.Outcome.RESOLVED)
+        elif answer == DelayNotice.Outcome.WAIT:
+            line.promised_by = notice.revised_date or promise_date(None)
+            line.save(update_fields=["promised_by"])
+            notices_close([notice.pk], answer, by=DelayNotice.DecidedBy.CUSTOMER)
+        else:
+            # Closes the notice as cancelled, releases the queue place and tells them.
+            order_cancel_backorders(
+                order=order,
+                line_ids=[line.pk],
+                reason="You chose to cancel after we told you of a supplier delay.",
+            )
+        notice.refresh_from_db()
+    return notice
+
+
+def delay_notices_expire() -> tuple[int, int]:
+    """Settle the notices whose answer date has passed without an answer: where
+    silence is consent the revised date becomes the promise; otherwise the waiting
+    units are cancelled and refunded and the customer is told. Notices whose units all
+    arrived are closed too. Each notice in its own transaction, with its order's
+    products locked first. Returns (consented, cancelled)."""
+    today = timezone.localdate()
+    due = DelayNotice.objects.filter(outcome=DelayNotice.Outcome.OPEN).filter(
+        Q(answer_by__lt=today) | Q(line__backordered=0)
+    )
+    consented = cancelled = 0
+    for notice_id, order in due.order_by("pk").values_list("pk", "line__order"):
+        with transaction.atomic():
+            _, lines = _order_lines_lock(Order.objects.get(pk=order))
+            notice = (
+                DelayNotice.objects.select_for_update(of=("self",))
+                .filter(pk=notice_id, outcome=DelayNotice.Outcome.OPEN)
+                .first()
+            )
+            if notice is None:
+                continue  # answered meanwhile
+            line = next(line for line in lines if line.pk == notice.line_id)
+            late = promise_broken(
+                eta=line.eta, eta_told=line.eta_told, promised_by=line.promised_by, today=today
+            )
+            if not line.backordered or not late:
+                # Arrived, or back on time before the customer was told: promises_keep
+                # sends the good news.
+                notices_close([notice.pk], DelayNotice.Outcome.RESOLVED)
+            elif not notice.needs_consent:
+                line.promised_by = notice.revised_date
+                line.save(update_fields=["promised_by"])
+                notices_close([notice.pk], DelayNotice.Outcome.SILENCE)
+                consented += 1
+            else:
+                notices_close([notice.pk], DelayNotice.Outcome.AUTO_CANCELLED)
+                order_cancel_backorders(
+                    order=line.order,
+                    line_ids=[line.pk],
+                    by_staff=True,
+                    reason=(
+                        f"We told you of a supplier delay and did not hear from you by "
+                        f"{date_told(notice.answer_by)}, so as promised we have cancelled "
+                        "the waiting units; you will not be charged for them."
+                    ),
+                )
+                cancelled += 1
+    return consented, cancelled
 
 
 def order_lines_fill_from_queue(*, product_id: int, batch_size: int) -> int:

@@ -1,8 +1,9 @@
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from orders.promises import delay_notices_expire, line_etas_refresh, promises_keep
+from orders.promises import line_etas_refresh, promises_keep
 from orders.selectors import products_with_backorders
+from orders.services import delay_notices_expire
 
 # Transient database trouble only; each service is one transaction, so a retry redoes
 # it from what is committed.

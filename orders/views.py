@@ -18,7 +18,7 @@ from orders.forms import (
     ShippingPreferenceForm,
 )
 from orders.models import DelayNotice
-from orders.promises import delay_notice_answer, notice_facts
+from orders.promises import notice_facts
 from orders.selectors import (
     cart_lines,
     delay_notices_open,
@@ -28,7 +28,12 @@ from orders.selectors import (
     order_lookup,
     order_status_json,
 )
-from orders.services import order_cancel_backorders, order_place, order_shipping_preference_set
+from orders.services import (
+    delay_notice_answer,
+    order_cancel_backorders,
+    order_place,
+    order_shipping_preference_set,
+)
 
 
 def _cart_page(request, cart: Cart, *, status: int = 200, error: str = ""):
@@ -130,7 +135,12 @@ def _order_or_404(token: str):
 def order_status_view(request, token: str):
     order = _order_or_404(token)
     notices = [
-        (notice, notice_facts(notice, notice.line.product.name))
+        (
+            notice,
+            notice_facts(
+                notice, product_name=notice.line.product.name, units=notice.line.backordered
+            ),
+        )
         for notice in delay_notices_open(order=order)
     ]
     return render(
@@ -160,6 +170,14 @@ def order_cancel_backorder_view(request, token: str, line_id: int):
     return redirect(order)
 
 
+ANSWERED = {
+    DelayNotice.Outcome.WAIT: "Thank you: we keep your place in the queue.",
+    DelayNotice.Outcome.CANCEL: "Cancelled: you will not be charged for those units.",
+    DelayNotice.Outcome.RESOLVED: "Good news: those units have arrived, so there is nothing "
+    "to decide.",
+}
+
+
 @require_POST
 def order_delay_answer_view(request, token: str, notice_id: int):
     order = _order_or_404(token)
@@ -173,10 +191,7 @@ def order_delay_answer_view(request, token: str, notice_id: int):
     except OrderError as error:
         messages.error(request, error.message)
     else:
-        if notice.outcome == DelayNotice.Outcome.WAIT:
-            messages.success(request, "Thank you: we keep your place in the queue.")
-        else:
-            messages.success(request, "Cancelled: you will not be charged for those units.")
+        messages.success(request, ANSWERED[notice.outcome])
     return redirect(order)
 
 

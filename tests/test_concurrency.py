@@ -2,17 +2,24 @@
 
 import datetime
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection, transaction
 
+import orders.services as orders_services
 from backorders.selectors import inventory_problems
-from backorders.services import backorders_allocate, inbound_announce, stock_receive
+from backorders.services import (
+    backorders_allocate,
+    inbound_announce,
+    inbound_revise,
+    stock_receive,
+)
 from catalog.models import Product
 from catalog.policy import BackorderPolicy
 from orders.exceptions import PurchaseRefused
-from orders.models import Order, OrderLine
+from orders.models import DelayNotice, Order, OrderLine
 from orders.services import order_place
 from tests.factories import order_create, product_create
 
@@ -223,4 +230,49 @@ def test_staff_actions_over_several_orders_lock_products_in_pk_order(staff_actio
 
     outcomes = concurrently_each([checkout, staff])
     assert [o for o in outcomes if isinstance(o, Exception)] == []
+    assert inventory_problems() == []
+
+
+def test_answering_a_delay_while_the_same_products_sell_cannot_deadlock(monkeypatch):
+    """The answer locks every product of the order first, in pk order, as a checkout
+    does; cancelling then takes nothing out of turn."""
+    mug = product_create(sku="MUG", on_hand=5)
+    grinder = product_create(sku="GRINDER")  # the higher pk, the delayed line
+    inbound = inbound_announce(
+        product=grinder,
+        quantity=5,
+        expected_date=datetime.date.today() + datetime.timedelta(days=5),
+        reference="PO-G",
+    )
+    order = order_create({mug: 1, grinder: 1})
+    inbound_revise(
+        inbound=inbound, expected_date=datetime.date.today() + datetime.timedelta(days=60)
+    )
+    notice = DelayNotice.objects.get()
+    cancel = orders_services.order_cancel_backorders
+
+    def cancel_slowly(**kwargs):
+        time.sleep(0.5)  # a checkout of both products arrives meanwhile
+        return cancel(**kwargs)
+
+    monkeypatch.setattr(orders_services, "order_cancel_backorders", cancel_slowly)
+
+    def answer():
+        return orders_services.delay_notice_answer(
+            order=order, notice_id=notice.pk, answer="cancel"
+        )
+
+    def checkout():
+        time.sleep(0.2)
+        return order_place(
+            quantities={mug.pk: 1, grinder.pk: 1},
+            email="racer@example.com",
+            name="Racer",
+            shipping_address="1 Race Road",
+            backorder_accepted=True,
+        )
+
+    answered, placed = concurrently_each([answer, checkout])
+    assert isinstance(answered, DelayNotice) and answered.outcome == "cancel", answered
+    assert isinstance(placed, Order), placed
     assert inventory_problems() == []

@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from backorders.services import inbound_announce, stock_receive
+from catalog.policy import BackorderPolicy
 from orders.services import order_lines_fill_from_queue, order_place
 from tests.factories import backorders_bulk_create, order_create, product_create
 
@@ -96,3 +97,17 @@ def test_one_allocation_batch_is_a_fixed_number_of_queries(monkeypatch, store):
     stock_receive(product=grinder, quantity=100)
     long = queries(batch)  # serves 50 of the 200
     assert (short, long) == (9, 9)
+
+
+def test_catalog_queries_do_not_grow_with_allow_inbound_products(client):
+    def add_tents(first: int) -> None:
+        for n in range(first, first + 3):
+            tent = product_create(sku=f"TENT-{n}", policy=BackorderPolicy.ALLOW_INBOUND)
+            inbound_announce(product=tent, quantity=5, expected_date=datetime.date.today())
+
+    add_tents(0)
+    few = queries(lambda: client.get("/"))
+    add_tents(3)
+    many = queries(lambda: client.get("/"))
+    assert few == many
+    assert "Available on back-order" in client.get("/").content.decode()

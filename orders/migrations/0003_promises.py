@@ -9,11 +9,13 @@ from django.db import migrations, models
 
 def promise_queued_lines(apps, schema_editor):
     """Lines queued before promises existed get the default window from their queue
-    time; the hourly sweep then dates them and tells whoever needs telling."""
+    time, but never less than a week from the upgrade: the hourly sweep then dates them,
+    and whoever cannot be served in time is asked before anything is cancelled."""
     OrderLine = apps.get_model("orders", "OrderLine")
     window = datetime.timedelta(days=settings.DEFAULT_SHIP_WITHIN_DAYS)
+    earliest = datetime.date.today() + datetime.timedelta(days=7)
     for line in OrderLine.objects.filter(queued_units__gt=0, promised_by=None).iterator():
-        line.promised_by = line.queued_at.date() + window
+        line.promised_by = max(line.queued_at.date() + window, earliest)
         line.save(update_fields=["promised_by"])
 
 
@@ -37,7 +39,7 @@ class Migration(migrations.Migration):
                 ('answer_by', models.DateField()),
                 ('outcome', models.CharField(blank=True, choices=[('', "Waiting for the customer's answer"), ('wait', 'Customer chose to wait'), ('cancel', 'Waiting units cancelled'), ('silence', 'No answer: taken as consent to wait'), ('auto_cancelled', 'No answer: waiting units cancelled and refunded'), ('resolved', 'Withdrawn: the units can ship by the promise again'), ('superseded', 'Replaced by a later notice')], default='', max_length=16)),
                 ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('decided_by', models.CharField(blank=True, help_text='customer, staff or store', max_length=16)),
+                ('decided_by', models.CharField(blank=True, choices=[('customer', 'Customer'), ('staff', 'Staff'), ('store', 'The store, by its rules')], max_length=16)),
             ],
             options={
                 'ordering': ['created_at', 'pk'],

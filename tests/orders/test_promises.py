@@ -18,8 +18,13 @@ from backorders.services import (
 from catalog.models import Inbound
 from catalog.policy import BackorderPolicy
 from orders.models import DelayNotice, OrderLine
-from orders.promises import delay_notices_expire, line_etas_refresh
-from orders.services import order_cancel_backorders, order_line_reprioritize, order_place
+from orders.promises import line_etas_refresh
+from orders.services import (
+    delay_notices_expire,
+    order_cancel_backorders,
+    order_line_reprioritize,
+    order_place,
+)
 from tests.factories import order_create, product_create
 
 pytestmark = pytest.mark.django_db
@@ -85,19 +90,32 @@ def test_checkout_shows_eta_and_promise_beside_the_consent(client, mug, run_on_c
     assert f"no confirmed date yet; if we cannot ship by {days(30):%-d %b}" in page
 
 
-def test_a_slip_within_the_promise_tells_exactly_those_whose_date_moved(mug, run_on_commit):
+def test_a_date_within_the_promise_tells_exactly_those_whose_date_moved(mug, run_on_commit):
     first = announce(mug, 1, 5, "PO-1", run_on_commit)
-    announce(mug, 1, 9, "PO-2", run_on_commit)
     early = order_create({mug: 1}, email="early@example.com")  # eta 5, promise 7
-    late = order_create({mug: 1}, email="late@example.com")  # eta 9, promise 11
+    late = order_create({mug: 1}, email="late@example.com")  # no date: promise 30
     mail.outbox.clear()
-    # PO-1 slips to day 6: still before the first customer's promise of day 7.
-    run_on_commit(inbound_revise, inbound=first, expected_date=days(6))
+    announce(mug, 1, 9, "PO-2", run_on_commit)  # dates the second order only
+    (message,) = sent("New expected date")
+    assert message.to == ["late@example.com"]
+    assert f"now expected by {days(9):%-d %B %Y}" in message.body
+    assert (line_of(late).eta, line_of(late).promised_by) == (days(9), days(30))
+    mail.outbox.clear()
+    run_on_commit(inbound_revise, inbound=first, expected_date=days(4))  # earlier
     (message,) = sent("New expected date")
     assert message.to == ["early@example.com"]
-    assert f"now expected by {days(6):%-d %B %Y}" in message.body
-    assert line_of(early).eta_told == days(6)
-    assert line_of(late).eta == days(9) and not sent("late@example.com")
+    assert line_of(early).eta_told == days(4) and line_of(early).promised_by == days(7)
+    assert not DelayNotice.objects.exists()
+
+
+def test_a_slip_inside_the_handling_days_is_a_delay(mug, run_on_commit):
+    inbound = announce(mug, 1, 5, "PO-1", run_on_commit)
+    order_create({mug: 1})  # arrives day 5, promised by day 7
+    mail.outbox.clear()
+    run_on_commit(inbound_revise, inbound=inbound, expected_date=days(6))  # ships by 8
+    assert not sent("New expected date")
+    notice = DelayNotice.objects.get()
+    assert (notice.revised_date, notice.needs_consent) == (days(8), False)
 
 
 def test_several_edits_in_the_batch_window_tell_a_customer_once(
@@ -174,9 +192,9 @@ def test_waiting_makes_the_revised_date_the_promise_and_a_second_delay_needs_con
     assert line.promised_by == days(17) and line.backordered == 1
     notice.refresh_from_db()
     assert (notice.outcome, notice.decided_by) == ("wait", "customer")
-    run_on_commit(inbound_revise, inbound=inbound, expected_date=days(16))  # within: news
+    run_on_commit(inbound_revise, inbound=inbound, expected_date=days(14))  # within: news
     assert not DelayNotice.objects.filter(outcome="").exists()
-    run_on_commit(inbound_revise, inbound=inbound, expected_date=days(18))  # second delay
+    run_on_commit(inbound_revise, inbound=inbound, expected_date=days(16))  # second delay
     second = DelayNotice.objects.get(outcome="")
     assert second.needs_consent and second.promised_by == days(17)
 
@@ -187,7 +205,6 @@ def test_cancelling_from_the_notice_releases_the_place_and_dates_the_next(
     inbound = announce(mug, 1, 10, "PO-1", run_on_commit)
     first = order_create({mug: 1}, email="first@example.com")
     second = order_create({mug: 1}, email="second@example.com")  # beyond supply
-    run_on_commit(inbound_revise, inbound=inbound, expected_date=days(11))
     assert line_of(second).eta is None
     mail.outbox.clear()
     run_on_commit(inbound_revise, inbound=inbound, expected_date=days(40))
@@ -376,6 +393,7 @@ class TestInboundUpdateCommand:
             (["PO-9", "--quantity", "0"], "from 1 to"),
             (["PO-9", "--expected-date", "2020-01-01"], "in the past"),
             (["PO-9", "--expected-date", "tomorrow"], "YYYY-MM-DD"),
+            (["", "--cancel"], "empty"),
         ],
     )
     def test_bad_input_is_refused_and_changes_nothing(self, mug, args, message):
@@ -422,8 +440,85 @@ def test_a_slip_that_moves_a_long_queue_tells_each_customer_once_in_batches(
     inbound = announce(mug, 5, 10, "PO-1", run_on_commit)
     orders = [order_create({mug: 1}, email=f"c{i}@example.com") for i in range(5)]
     mail.outbox.clear()
-    run_on_commit(inbound_revise, inbound=inbound, expected_date=days(11))  # within
+    run_on_commit(inbound_revise, inbound=inbound, expected_date=days(9))  # earlier
     assert sorted(m.to[0] for m in sent("New expected date")) == [
         f"c{i}@example.com" for i in range(5)
     ]
-    assert {line_of(order).eta_told for order in orders} == {days(11)}
+    assert {line_of(order).eta_told for order in orders} == {days(9)}
+
+
+def test_a_better_date_for_an_open_notice_keeps_silence_as_consent(mug, run_on_commit):
+    inbound = announce(mug, 1, 5, "PO-1", run_on_commit)
+    order_create({mug: 1})  # promised by day 7
+    run_on_commit(inbound_revise, inbound=inbound, expected_date=days(20))
+    run_on_commit(inbound_revise, inbound=inbound, expected_date=days(15))  # better, late
+    notice = DelayNotice.objects.get(outcome="")
+    assert (notice.revised_date, notice.needs_consent, notice.answer_by) == (
+        days(17),
+        False,
+        days(7),
+    )
+
+
+def test_the_page_offers_to_cancel_what_still_waits_after_a_partial_allocation(
+    client, mug, run_on_commit
+):
+    inbound = announce(mug, 10, 5, "PO-1", run_on_commit)
+    order = order_create({mug: 10})
+    run_on_commit(inbound_cancel, inbound=inbound)
+    run_on_commit(stock_receive, product=mug, quantity=4)
+    page = client.get(f"/orders/{order.token}/").content.decode()
+    assert "Cancel 6 for a full refund" in page
+
+
+def test_waiting_on_a_notice_whose_units_arrived_changes_no_promise(client, mug, run_on_commit):
+    inbound = announce(mug, 1, 5, "PO-1", run_on_commit)
+    order = order_create({mug: 1})
+    run_on_commit(inbound_cancel, inbound=inbound)
+    run_on_commit(stock_receive, product=mug, quantity=1)
+    notice = DelayNotice.objects.get()
+    page = client.post(
+        f"/orders/{order.token}/delays/{notice.pk}/", {"answer": "wait"}, follow=True
+    ).content.decode()
+    assert "those units have arrived" in page
+    notice.refresh_from_db()
+    assert notice.outcome == "resolved" and line_of(order).promised_by == days(7)
+
+
+def test_an_expired_notice_whose_date_recovered_is_not_cancelled(mug, run_on_commit, monkeypatch):
+    inbound = announce(mug, 1, 5, "PO-1", run_on_commit)
+    order = order_create({mug: 1})
+    run_on_commit(inbound_revise, inbound=inbound, expected_date=days(60))  # needs consent
+    # The supplier recovers, but the customers are not told yet (the batch window).
+    OrderLine.objects.filter(pk=line_of(order).pk).update(eta=days(5))
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda *a: days(8))
+    monkeypatch.setattr("orders.services.promise_broken", lambda **kw: False)
+    assert run_on_commit(delay_notices_expire) == (0, 0)
+    assert line_of(order).backordered == 1
+    assert DelayNotice.objects.get().outcome == "resolved"
+
+
+def test_inbounds_dated_beyond_two_years_are_refused(mug):
+    with pytest.raises(CommandError, match="more than 730 days away"):
+        call_command(
+            "receive_stock", "MUG", "5", "--reference", "PO-9", "--expected-date", "9999-12-31"
+        )
+    assert not Inbound.objects.exists()
+
+
+def test_check_inventory_names_a_second_promise_passed_untold(
+    client, mug, run_on_commit, monkeypatch
+):
+    inbound = announce(mug, 1, 5, "PO-1", run_on_commit)
+    order = order_create({mug: 1})
+    run_on_commit(inbound_revise, inbound=inbound, expected_date=days(9))
+    notice = DelayNotice.objects.get()
+    client.post(f"/orders/{order.token}/delays/{notice.pk}/", {"answer": "wait"})
+    assert line_of(order).promised_by == days(11)
+    from backorders.selectors import inventory_problems
+
+    assert inventory_problems() == []
+    # Day 12: the new promise has passed with nobody told; the first notice was about
+    # the first promise and does not count.
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda *a: days(12))
+    assert any("past its promise of" in problem for problem in inventory_problems())
