@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -131,6 +132,15 @@ class InboundShipmentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # cancel it instead: the record stays
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The form checks the rules; the service checks them again under the product
+        # lock, and a change that won the race in between is told, not a 500.
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except StockError as error:
+            self.message_user(request, f"Nothing was saved: {error.message}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data

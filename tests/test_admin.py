@@ -1,7 +1,12 @@
+import datetime
+
 import pytest
 from django.urls import reverse
 
 from backorders.models import QueuedBackorder
+from backorders.services import inbound_announce
+from catalog.exceptions import StockError
+from catalog.models import Inbound
 from notifications.models import OutboxEmail
 from orders.models import OrderLine
 from tests.factories import order_create, product_create
@@ -165,3 +170,22 @@ def test_back_in_stock_sign_ups_are_listed(admin_client, store):
     back_in_stock_signup(product=timer, email="wait@example.com")
     response = admin_client.get(reverse("admin:backorders_backinstocksignup_changelist"))
     assert b"wait@example.com" in response.content
+
+
+@pytest.mark.django_db
+def test_an_inbound_closed_between_form_and_save_is_told_not_a_500(admin_client, monkeypatch):
+    mug = product_create(sku="MUG")
+    inbound = inbound_announce(
+        product=mug, quantity=5, expected_date=datetime.date.today(), reference="PO-RACE"
+    )
+
+    def received_meanwhile(**kwargs):
+        raise StockError("Inbound PO-RACE was received already.")
+
+    monkeypatch.setattr("backorders.admin.inbound_revise", received_meanwhile)
+    url = f"/admin/backorders/inboundshipment/{inbound.pk}/change/"
+    form = {"quantity": 7, "expected_date": datetime.date.today().isoformat()}
+    response = admin_client.post(url, form, follow=True)
+    assert response.status_code == 200
+    assert "Nothing was saved: Inbound PO-RACE was received already." in response.content.decode()
+    assert Inbound.objects.get().quantity == 5
