@@ -1,6 +1,7 @@
 import datetime
 from collections.abc import Iterable, Iterator
 
+from django.conf import settings
 from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -40,6 +41,15 @@ def backorder_eta(*, product: Product, quantity: int) -> datetime.date | None:
     """When the back-ordered part of buying `quantity` now would be in: after every unit
     already waiting, and after the units this purchase takes from stock."""
     return inbound_eta(product=product, units=product.backordered + quantity)
+
+
+def promise_date(eta: datetime.date | None) -> datetime.date:
+    """The ship-by date the store may promise today for back-ordered units with this
+    ETA: the inbound's date plus handling, or, with no confirmed date, the default
+    window (the FTC rule's 30 days)."""
+    if eta is None:
+        return timezone.localdate() + datetime.timedelta(days=settings.DEFAULT_SHIP_WITHIN_DAYS)
+    return eta + datetime.timedelta(days=settings.HANDLING_DAYS)
 
 
 def inbound_eta(*, product: Product, units: int) -> datetime.date | None:

@@ -1,7 +1,7 @@
 from django.shortcuts import get_object_or_404, render
 
 from catalog.models import Product
-from catalog.selectors import backorder_eta, category_list, product_list
+from catalog.selectors import backorder_eta, category_list, product_list, promise_date
 
 
 def product_list_view(request):
@@ -21,12 +21,14 @@ def product_list_view(request):
 
 def product_detail_view(request, slug: str):
     product = get_object_or_404(Product.objects.select_related("category"), slug=slug)
+    eta = backorder_eta(product=product, quantity=1)
     return render(
         request,
         "catalog/product_detail.html",
         {
             "product": product,
             "policy": product.purchase_policy,
-            "eta": backorder_eta(product=product, quantity=1),
+            "eta": eta,
+            "promised_by": promise_date(eta),
         },
     )

@@ -70,8 +70,8 @@ class CheckoutForm(forms.Form):
         widget=forms.RadioSelect,
     )
     accept_backorder = forms.BooleanField(
-        label="I understand that back-ordered items ship when stock arrives, and that a date "
-        "is only promised once a delivery to the store is confirmed.",
+        label="I agree to wait for the back-ordered items: they ship by the date shown, or "
+        "before then you will be asked whether to wait longer or cancel for a full refund.",
         required=False,
     )
     # Not required: a client that posts without it (a script) just gets no protection

@@ -24,12 +24,11 @@ from django.utils.formats import date_format
 from django.utils.translation import get_language
 
 from catalog.models import Inbound
-from catalog.selectors import supply_dates
+from catalog.selectors import promise_date, supply_dates
 from catalog.services import products_lock
 from core.broker import enqueue_on_commit
 from notifications.services import Email, emails_queue
 from orders.models import DelayNotice, Order, OrderLine
-from orders.selectors import promise_date
 
 # Silence may count as consent only to a first, definite delay of at most this long
 # past the original promise (16 CFR 435.2(b)(1)); any other needs an express yes.

@@ -20,12 +20,11 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Concat
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.formats import date_format
 
 from catalog.models import Product
 from catalog.policy import PurchasePolicy
-from catalog.selectors import backorder_eta, with_inbound_supply
+from catalog.selectors import backorder_eta, promise_date, with_inbound_supply
 from orders.models import LINE_ORDER_NUMBER, DelayNotice, Order, OrderLine, ShippingPreference
 
 
@@ -72,15 +71,6 @@ def cart_lines(*, quantities: Mapping[int, int]) -> list[CartLine]:
             )
         )
     return lines
-
-
-def promise_date(eta: datetime.date | None) -> datetime.date:
-    """The ship-by date the store may promise today for back-ordered units with this
-    ETA: the inbound's date plus handling, or, with no confirmed date, the default
-    window (the FTC rule's 30 days)."""
-    if eta is None:
-        return timezone.localdate() + datetime.timedelta(days=settings.DEFAULT_SHIP_WITHIN_DAYS)
-    return eta + datetime.timedelta(days=settings.HANDLING_DAYS)
 
 
 def products_with_backorders() -> list[int]:

@@ -25,7 +25,7 @@ from django.db.models.functions import Cast, Concat, JSONArray, JSONObject, Now
 from django.utils import timezone
 
 from catalog.models import Product
-from catalog.selectors import backorder_eta
+from catalog.selectors import backorder_eta, promise_date
 from catalog.services import (
     products_lock,
     stock_allocate,
@@ -64,7 +64,6 @@ from orders.selectors import (
     order_by_checkout_key,
     order_email_facts,
     order_email_facts_expression,
-    promise_date,
 )
 
 logger = logging.getLogger(__name__)

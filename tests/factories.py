@@ -10,9 +10,9 @@ from django.utils import timezone
 from backorders.services import stock_receive
 from catalog.models import Category, Product
 from catalog.policy import BackorderPolicy
+from catalog.selectors import promise_date
 from catalog.services import products_lock, stock_backorder
 from orders.models import Order, OrderLine
-from orders.selectors import promise_date
 from orders.services import order_place
 
 

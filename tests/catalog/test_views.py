@@ -47,17 +47,20 @@ def test_product_page_says_in_stock(client, shop):
     assert b"In stock" in response.content and b"Add to cart" in response.content
 
 
-def test_back_order_page_gives_lead_time_without_a_promised_date(client, shop):
+def test_back_order_page_without_a_confirmed_date_promises_the_default_window(client, shop):
     text = client.get("/products/grinder/").content.decode()
     assert "Available on back-order" in text
-    assert "Date not yet confirmed: usually 21 days" in text
+    promise = timezone.localdate() + datetime.timedelta(days=30)
+    assert "No confirmed date yet (usually 21 days from our supplier)" in text
+    assert f"if we cannot ship by {promise:%-d %B %Y}, we will ask" in text
 
 
 def test_back_order_page_gives_the_confirmed_inbound_date(client, shop):
     date = timezone.localdate() + datetime.timedelta(days=9)
     Inbound.objects.create(product=shop["grinder"], quantity=5, expected_date=date)
     text = client.get("/products/grinder/").content.decode()
-    assert f"Expected to ship by {date:%-d %B %Y}" in text
+    promise = date + datetime.timedelta(days=2)
+    assert f"Expected in by {date:%-d %B %Y}: we promise to ship by {promise:%-d %B %Y}" in text
 
 
 def test_unavailable_product_offers_no_cart_form(client, shop):
