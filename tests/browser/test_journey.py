@@ -35,7 +35,7 @@ def test_backorder_journey_from_catalog_to_allocation(page: Page, tmp_path):
         expect(page).to_have_url(re.compile(r"/products/lantern-bo/$"))
         expect(page.get_by_role("heading", name="Storm Lantern")).to_be_visible()
         expect(page.locator(".availability")).to_have_text("Available on back-order")
-        expect(page.get_by_text("Date not yet confirmed")).to_be_visible()
+        expect(page.get_by_text("No confirmed date yet")).to_be_visible()
 
         # Add two to the cart (the form posts to /cart/add/, which redirects to /cart/).
         page.get_by_label("Quantity").fill(str(QUANTITY))
@@ -52,7 +52,7 @@ def test_backorder_journey_from_catalog_to_allocation(page: Page, tmp_path):
         page.get_by_label("Email").fill(SHOPPER_EMAIL)
         page.get_by_label("Full name").fill("Quinn Queue")
         page.get_by_label("Shipping address").fill("1 Queue Street\nFifo Town")
-        page.get_by_label("I understand that back-ordered items ship when stock arrives").check()
+        page.get_by_label("I agree to wait for the back-ordered items").check()
         page.get_by_label("Ship everything together when all is in").check()
         page.get_by_role("button", name="Place order").click()
 

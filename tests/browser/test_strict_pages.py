@@ -76,7 +76,7 @@ def test_a_shopper_told_stock_changed_places_the_order_with_one_more_click(
         page.screenshot(path=str(tmp_path / f"stock-changed-{width}.png"), full_page=True)
         assert page.evaluate("document.documentElement.scrollWidth") <= width
 
-        page.get_by_label("I understand that back-ordered items ship when stock arrives").check()
+        page.get_by_label("I agree to wait for the back-ordered items").check()
         page.get_by_role("button", name="Place order").click()
         expect(page).to_have_url(re.compile(r"/orders/[\w-]{43,}/$"))
         expect(page.get_by_text("Thank you: order")).to_be_visible()
