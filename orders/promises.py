@@ -115,9 +115,13 @@ class _LineFacts:
         """What the store could promise on the current ETA; None without one."""
         return promise_date(self.eta) if self.eta is not None else None
 
-    def is_late(self, today: datetime.date) -> bool:
+    def is_late(self, today: datetime.date, *, noticed: bool) -> bool:
         return promise_broken(
-            eta=self.eta, eta_told=self.eta_told, promised_by=self.promised_by, today=today
+            eta=self.eta,
+            eta_told=self.eta_told,
+            promised_by=self.promised_by,
+            today=today,
+            noticed=noticed,
         )
 
 
@@ -127,15 +131,16 @@ def promise_broken(
     eta_told: datetime.date | None,
     promised_by: datetime.date,
     today: datetime.date,
+    noticed: bool,
 ) -> bool:
     """The promise cannot be kept on what the store knows now: the units arrive too
-    late to ship by it (arrival plus the handling days), or the customer was told a
-    date that no confirmed inbound backs any more, or no date is known and the promise
-    is near."""
+    late to ship by it (arrival plus the handling days); or no date is known and the
+    customer was told one, or was sent a notice for this delay (`noticed`), or the
+    promise is near. Only a date that ships in time ends a delay."""
     if eta is not None:
         return promise_date(eta) > promised_by
     lead = datetime.timedelta(days=settings.DELAY_NOTICE_LEAD_DAYS)
-    return eta_told is not None or promised_by <= today + lead
+    return noticed or eta_told is not None or promised_by <= today + lead
 
 
 def promises_keep(*, product_id: int) -> int:
@@ -177,7 +182,7 @@ def _promises_keep_batch(product_id: int, line_ids: list[int]) -> int:
             if line.eta_changed_at is not None and line.eta_changed_at > settled:
                 continue  # still changing: the next run tells the settled date
             notice = open_notices.get(line.pk)
-            if not line.is_late(today):
+            if not line.is_late(today, noticed=notice is not None):
                 if notice is not None:
                     resolved.append(notice.pk)
                 if notice is not None or line.eta != line.eta_told:

@@ -380,7 +380,11 @@ def delay_notices_expire() -> tuple[int, int]:
                 continue  # answered meanwhile
             line = next(line for line in lines if line.pk == notice.line_id)
             late = promise_broken(
-                eta=line.eta, eta_told=line.eta_told, promised_by=line.promised_by, today=today
+                eta=line.eta,
+                eta_told=line.eta_told,
+                promised_by=line.promised_by,
+                today=today,
+                noticed=True,
             )
             if not line.backordered or not late:
                 # Arrived, or back on time before the customer was told: promises_keep

@@ -522,3 +522,19 @@ def test_check_inventory_names_a_second_promise_passed_untold(
     # the first promise and does not count.
     monkeypatch.setattr("django.utils.timezone.localdate", lambda *a: days(12))
     assert any("past its promise of" in problem for problem in inventory_problems())
+
+
+def test_a_notice_without_a_date_stays_until_a_date_ships_in_time(mug, run_on_commit):
+    # Found by the simulated year: the next run withdrew it as "back on time".
+    inbound = announce(mug, 1, 10, "PO-1", run_on_commit)
+    order_create({mug: 1})  # promised by day 12
+    run_on_commit(inbound_cancel, inbound=inbound)
+    mail.outbox.clear()
+    from orders.promises import promises_keep
+
+    run_on_commit(promises_keep, product_id=mug.pk)
+    assert DelayNotice.objects.get().is_open and not mail.outbox
+    announce(mug, 1, 9, "PO-2", run_on_commit)  # a date that ships by the promise
+    assert DelayNotice.objects.get().outcome == "resolved"
+    (message,) = sent("back on time")
+    assert f"now expected by {days(9):%-d %B %Y}" in message.body
