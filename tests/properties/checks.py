@@ -4,7 +4,7 @@ from backorders.models import BackInStockSignup
 from backorders.selectors import inventory_problems
 from catalog.models import Category, Inbound, Product, StockMovement
 from notifications.models import OutboxEmail
-from orders.models import Order, OrderLine
+from orders.models import DelayNotice, Order, OrderLine
 from tests.conftest import GENERATED_CASES
 
 DOMAIN = [Category, Product, StockMovement, Inbound, Order, OrderLine, OutboxEmail]
@@ -25,8 +25,13 @@ def state() -> tuple:
         OrderLine.objects.order_by("pk").values_list("allocated", "backordered", "cancelled")
     )
     preferences = tuple(Order.objects.order_by("pk").values_list("shipping_preference"))
+    inbounds = tuple(
+        Inbound.objects.order_by("pk").values_list("quantity", "expected_date", "cancelled_at")
+    )
+    promises = tuple(OrderLine.objects.order_by("pk").values_list("promised_by", "eta"))
+    notices = tuple(DelayNotice.objects.order_by("pk").values_list("outcome"))
     counts = tuple(model.objects.count() for model in [*DOMAIN, BackInStockSignup])
-    return counts, counters, lines, preferences
+    return counts, counters, lines, preferences, inbounds, promises, notices
 
 
 def answered_without_error(response) -> None:

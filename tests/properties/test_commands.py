@@ -7,6 +7,7 @@ from django.core.management.base import CommandError
 from hypothesis import given
 from hypothesis import strategies as st
 
+from backorders.selectors import inventory_problems
 from tests.properties import strategies as domain
 from tests.properties.checks import answered_without_error, case, refused_and_unchanged, state
 
@@ -36,6 +37,46 @@ def test_receive_stock(store, sku, quantity, reference, expected_date):
         call_command("receive_stock", sku, quantity, **options)
     except CommandError:
         assert state() == before
+
+
+@given(
+    reference=st.one_of(st.just("PO-MILL"), st.just(""), domain.hostile_text()),
+    expected_date=st.one_of(st.none(), domain.dates()),
+    quantity=st.one_of(st.none(), domain.quantities()),
+    cancel=st.booleans(),
+)
+def test_inbound_update(store, reference, expected_date, quantity, cancel):
+    case("inbound_update")
+    options = {"cancel": cancel}
+    if expected_date is not None:
+        options["expected_date"] = expected_date
+    if quantity is not None:
+        options["quantity"] = quantity
+    before = state()
+    try:
+        call_command("inbound_update", reference, **options)
+    except CommandError:
+        assert state() == before
+    assert inventory_problems() == []
+
+
+@given(
+    quantity=domain.quantities(),
+    expected_date=domain.dates(),
+    reference=st.one_of(st.just("PO-MILL"), domain.hostile_text(), domain.long_text()),
+)
+def test_admin_inbound_shipment(admin_client, store, quantity, expected_date, reference):
+    case("admin inbound shipment")
+    form = {"quantity": quantity, "expected_date": expected_date, "reference": reference}
+    for url, data in [
+        ("/admin/backorders/inboundshipment/add/", {**form, "product": store["tent"].pk}),
+        (f"/admin/backorders/inboundshipment/{store['inbound'].pk}/change/", form),
+    ]:
+        before = state()
+        response = admin_client.post(url, data)
+        answered_without_error(response)
+        if response.status_code != 302:
+            refused_and_unchanged(response, before, refused=(200, 400))
 
 
 @given(content=domain.csv_files())

@@ -63,3 +63,15 @@ def test_order_actions_with_the_token_and_bad_values(client, store, line, prefer
     response = client.post(f"/orders/{order.token}/lines/{quote(line, safe='')}/cancel/")
     # An unknown line of a real order: back to its page with a message.
     refused_and_unchanged(response, before, refused=(302, 400, 404))
+
+
+@given(notice=domain.quantities(), answer=domain.hostile_text())
+def test_delay_answers_with_bad_values(client, store, notice, answer):
+    case("delay answers")
+    order = store["order"]
+    before = state()
+    response = client.post(
+        f"/orders/{order.token}/delays/{quote(notice, safe='')}/", {"answer": answer}
+    )
+    # No notice of this order has that id: refused, or back to its page with a message.
+    refused_and_unchanged(response, before, refused=(302, 400, 404))
