@@ -289,6 +289,8 @@ LOGGING = {
     # host name to report; its warning about that says nothing useful.
     "loggers": {
         "kombu.connection": {"level": "ERROR" if CELERY_TASK_ALWAYS_EAGER else "INFO"},
+        # In-process, every task's "succeeded in …" line lands in the demo's console.
+        "celery.app.trace": {"level": "WARNING" if CELERY_TASK_ALWAYS_EAGER else "INFO"},
         "axes.apps": {"level": "WARNING"},  # its start-up banner, on every command
     },
 }
