@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from backorders.services import inbound_announce, stock_receive
+from catalog.models import Product
 from catalog.policy import BackorderPolicy
 from orders.services import order_lines_fill_from_queue, order_place
 from tests.factories import backorders_bulk_create, order_create, product_create
@@ -111,3 +112,20 @@ def test_catalog_queries_do_not_grow_with_allow_inbound_products(client):
     many = queries(lambda: client.get("/"))
     assert few == many
     assert "Available on back-order" in client.get("/").content.decode()
+
+
+def test_catalog_queries_do_not_grow_with_the_catalog(client):
+    category = product_create(sku="FIRST").category
+
+    def catalog_of(count: int) -> None:
+        Product.objects.bulk_create(
+            Product(sku=f"P{n}", slug=f"p{n}", name=f"Product {n:05}", category=category, price=1)
+            for n in range(Product.objects.count(), count)
+        )
+
+    catalog_of(24)
+    small = queries(lambda: client.get("/"))
+    catalog_of(5_000)
+    large = queries(lambda: client.get("/", {"page": 100}))
+    searched = queries(lambda: client.get("/", {"q": "product 04", "page": 3}))
+    assert small == large == searched == 3  # the categories, the count, one page

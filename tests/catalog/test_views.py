@@ -10,6 +10,10 @@ from tests.factories import product_create
 pytestmark = pytest.mark.django_db
 
 
+def names(response) -> list[str]:
+    return [product.name for product in response.context["page"]]
+
+
 @pytest.fixture
 def shop():
     return {
@@ -33,7 +37,6 @@ def test_catalog_lists_products_with_availability(client, shop, django_assert_ma
 
 
 def test_catalog_search_and_category_filter(client, shop):
-    names = lambda response: [p.name for p in response.context["products"]]  # noqa: E731
     assert names(client.get("/", {"q": "grinder"})) == ["Burr grinder"]
     assert names(client.get("/", {"q": "TIMER"})) == ["Kitchen timer"]
     assert names(client.get("/", {"category": "kitchen"})) == ["Kitchen timer"]
@@ -70,3 +73,28 @@ def test_unavailable_product_offers_no_cart_form(client, shop):
 
 def test_unknown_product_is_404(client, db):
     assert client.get("/products/no-such-thing/").status_code == 404
+
+
+@pytest.fixture
+def thirty(db):
+    return [
+        product_create(sku=f"MUG-{n:02}", name=f"Mug {n:02}", category="Mugs") for n in range(30)
+    ]
+
+
+def test_the_catalog_shows_24_products_a_page_with_links_that_keep_the_search(client, thirty):
+    first = client.get("/", {"q": "mug", "category": "mugs"})
+    assert len(names(first)) == 24
+    text = first.content.decode()
+    assert "Page 1 of 2" in text
+    assert 'href="?q=mug&amp;category=mugs&amp;page=2"' in text
+    second = client.get("/", {"q": "mug", "category": "mugs", "page": 2})
+    assert names(second) == [f"Mug {n:02}" for n in range(24, 30)]
+    assert 'href="?q=mug&amp;category=mugs&amp;page=1"' in second.content.decode()
+
+
+@pytest.mark.parametrize(("page", "shown"), [("x", "Mug 00"), ("0", "Mug 24"), ("99", "Mug 24")])
+def test_a_page_that_is_no_page_shows_the_first_or_the_last(client, thirty, page, shown):
+    response = client.get("/", {"page": page})
+    assert response.status_code == 200
+    assert names(response)[0] == shown
