@@ -17,7 +17,7 @@ class BackorderPolicy(models.TextChoices):
 class Availability(models.TextChoices):
     IN_STOCK = "in_stock", "In stock"
     BACKORDER = "backorder", "Available on back-order"
-    UNAVAILABLE = "unavailable", "Not available"
+    UNAVAILABLE = "unavailable", "Sold out"
 
 
 @dataclass(frozen=True)
@@ -71,5 +71,5 @@ class PurchasePolicy:
         if limit is None or quantity <= limit:
             return True, ""
         if limit == 0:
-            return False, "is not available"
+            return False, "is sold out"
         return False, f"has only {limit} available"

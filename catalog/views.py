@@ -4,7 +4,6 @@ from django.shortcuts import get_object_or_404, render
 from catalog.models import Product
 from catalog.selectors import backorder_eta, category_list, product_list, promise_date
 
-
 # Products per catalog page: a query and a page's rendering that do not grow with the
 # catalog.
 PRODUCTS_PER_PAGE = 24

@@ -53,15 +53,20 @@ class CheckoutForm(forms.Form):
     # Fields the order keeps are the order's own columns' form fields: the form can
     # never accept more than the database holds.
     email = Order._meta.get_field("email").formfield(
-        label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+        label="Email",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        error_messages={"required": "Enter your email: we send the confirmation there."},
     )
     name = Order._meta.get_field("name").formfield(
-        label="Full name", widget=forms.TextInput(attrs={"autocomplete": "name"})
+        label="Full name",
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+        error_messages={"required": "Enter the name to ship to."},
     )
     shipping_address = Order._meta.get_field("shipping_address").formfield(
         label="Shipping address",
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "street-address"}),
+        error_messages={"required": "Enter the address to ship to."},
     )
     shipping_preference = forms.ChoiceField(
         label="When should we ship?",

@@ -64,7 +64,11 @@ def cart_add_view(request):
         return _cart_page(request, cart, status=400, error=_first_error(form))
     product = get_object_or_404(Product, pk=form.cleaned_data["product_id"])
     total = cart.add(product.pk, form.cleaned_data["quantity"])
-    messages.success(request, f"{product.name}: {total} in your cart.")
+    permitted, reason = product.purchase_policy.is_purchase_permitted(total)
+    if permitted:
+        messages.success(request, f"{product.name}: {total} in your cart.")
+    else:  # the cart line says so too; the message must not contradict it
+        messages.warning(request, f"{product.name} {reason}; your cart has {total}.")
     return redirect("orders:cart")
 
 
@@ -110,7 +114,11 @@ def checkout_view(request):
                 )
         else:
             cart.checkout_placed(form.cleaned_data["checkout_key"])
-            messages.success(request, f"Thank you: order {order.number} is placed.")
+            messages.success(
+                request,
+                f"Thank you: order {order.number} is placed. We emailed the confirmation "
+                f"to {order.email}.",
+            )
             return redirect(order)
     return render(
         request,

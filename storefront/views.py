@@ -1,9 +1,16 @@
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from kombu import Connection
+
+
+def favicon_view(request):
+    """Browsers that ask for /favicon.ico before reading the page's icon link."""
+    return redirect(static("favicon.svg"), permanent=True)
 
 
 @never_cache

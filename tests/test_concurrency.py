@@ -64,7 +64,7 @@ def test_deny_product_never_oversells():
     outcomes = concurrently(buy(product), 40)
     refused = [o for o in outcomes if isinstance(o, PurchaseRefused)]
     assert len(outcomes) - len(refused) == 10
-    assert all("is not available" in error.message for error in refused)
+    assert all("is sold out" in error.message for error in refused)
     product.refresh_from_db()
     assert (product.on_hand, product.allocated) == (10, 10)
     assert inventory_problems() == []

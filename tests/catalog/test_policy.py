@@ -41,7 +41,7 @@ def test_refusal_reason_says_how_many_are_left():
     )
     assert policy(BackorderPolicy.DENY, available=0).is_purchase_permitted(1) == (
         False,
-        "is not available",
+        "is sold out",
     )
 
 

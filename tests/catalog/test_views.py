@@ -32,7 +32,7 @@ def test_catalog_lists_products_with_availability(client, shop, django_assert_ma
         response = client.get("/")
     assert response.status_code == 200
     text = response.content.decode()
-    for label in ("In stock", "Available on back-order", "Not available"):
+    for label in ("In stock", "Available on back-order", "Sold out"):
         assert label in text
 
 
@@ -68,7 +68,7 @@ def test_back_order_page_gives_the_confirmed_inbound_date(client, shop):
 
 def test_unavailable_product_offers_no_cart_form(client, shop):
     text = client.get("/products/timer/").content.decode()
-    assert "Not available" in text and "/cart/add/" not in text
+    assert "Sold out" in text and "/cart/add/" not in text
 
 
 def test_unknown_product_is_404(client, db):

@@ -99,7 +99,7 @@ def test_allow_limited_refuses_past_the_limit():
         place({dripper: 2})
     place({dripper: 1})
     assert counters(dripper) == (0, 0, 3)
-    with pytest.raises(PurchaseRefused, match="is not available"):
+    with pytest.raises(PurchaseRefused, match="is sold out"):
         place({dripper: 1})
 
 
