@@ -1,4 +1,5 @@
 from django import forms
+from django.core.validators import MaxValueValidator
 
 from orders.cart import max_line_quantity
 from orders.models import Order, ShippingPreference
@@ -138,6 +139,23 @@ class CheckoutForm(forms.Form):
             "backorder_accepted": data.get("accept_backorder", False),
             "backorders_shown": self.backorders_shown,
         }
+
+
+class CancelBackorderForm(forms.Form):
+    """How many of a line's waiting units to cancel (all, unless told), and whether
+    the customer has confirmed it on the page that asks."""
+
+    units = forms.IntegerField(label="Units to cancel", min_value=1, required=False)
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, data=None, *, waiting: int):
+        super().__init__(data, initial={"units": waiting})
+        self.waiting = waiting
+        self.fields["units"].validators.append(MaxValueValidator(waiting))
+        self.fields["units"].widget.attrs.update({"min": 1, "max": waiting})
+
+    def clean_units(self) -> int:
+        return self.cleaned_data["units"] or self.waiting
 
 
 class DelayAnswerForm(forms.Form):

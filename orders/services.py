@@ -282,33 +282,48 @@ def order_shipping_preference_set(*, order: Order, preference: str) -> None:
 
 
 def order_cancel_backorders(
-    *, order: Order, line_ids: Collection[int], reason: str = "", by_staff: bool = False
+    *,
+    order: Order,
+    line_ids: Collection[int],
+    reason: str = "",
+    by_staff: bool = False,
+    units: int | None = None,
 ) -> int:
     """Cancel the units still waiting on these lines of the order, by the customer or
-    by staff (with the reason they give the customer); returns units cancelled."""
+    by staff (with the reason they give the customer); with `units`, only that many of
+    one line's (the rest keep their place in the queue). Returns units cancelled."""
     with transaction.atomic():
         products, lines = _order_lines_lock(order)
         cancelling = [line for line in lines if line.pk in line_ids and line.backordered]
         if not cancelling or len(cancelling) < len(set(line_ids)):
             raise NothingToCancel("That line has no back-ordered units to cancel.")
-        cancelled = [{"name": line.product.name, "units": line.backordered} for line in cancelling]
+        if units is not None and not (
+            len(cancelling) == 1 and 1 <= units <= cancelling[0].backordered
+        ):
+            raise NothingToCancel(
+                f"You can cancel 1 to {cancelling[0].backordered} back-ordered units there."
+            )
+        taking = {line.pk: line.backordered if units is None else units for line in cancelling}
+        cancelled = [{"name": line.product.name, "units": taking[line.pk]} for line in cancelling]
         for line in cancelling:
-            stock_backorder(product=products[line.product_id], units=-line.backordered)
-            line.cancelled += line.backordered
-            line.backordered = 0
+            stock_backorder(product=products[line.product_id], units=-taking[line.pk])
+            line.cancelled += taking[line.pk]
+            line.backordered -= taking[line.pk]
         OrderLine.objects.bulk_update(cancelling, ["cancelled", "backordered"])
         notices_close(
             DelayNotice.objects.filter(
-                line__in=cancelling, outcome=DelayNotice.Outcome.OPEN
+                line__in=[line for line in cancelling if not line.backordered],
+                outcome=DelayNotice.Outcome.OPEN,
             ).values_list("pk", flat=True),
             DelayNotice.Outcome.CANCEL,
             by=DelayNotice.DecidedBy.STAFF if by_staff else DelayNotice.DecidedBy.CUSTOMER,
         )
         # The lines behind move up.
         etas_refresh_on_commit(product_ids=[line.product_id for line in cancelling])
-        # A line's waiting units are cancelled once, so its ids name the event.
+        # Each line with the units cancelled from it so far names the event.
         email_queue(
-            key=f"backorder-cancelled:{order.pk}:" + "-".join(str(line.pk) for line in cancelling),
+            key=f"backorder-cancelled:{order.pk}:"
+            + "-".join(f"{line.pk}.{line.cancelled}" for line in cancelling),
             to=order.email,
             event="backorder_cancelled",
             context={

@@ -10,6 +10,7 @@ from core.limits import rate_limited
 from orders.cart import Cart
 from orders.exceptions import BackorderNotAccepted, OrderError
 from orders.forms import (
+    CancelBackorderForm,
     CartAddForm,
     CartUpdateForm,
     CheckoutForm,
@@ -168,13 +169,31 @@ def order_status_json_view(request, token: str):
 
 @require_POST
 def order_cancel_backorder_view(request, token: str, line_id: int):
+    """The order page's button asks here how many, and to confirm; only the confirmed
+    POST cancels, so a stray click cancels nothing."""
     order = _order_or_404(token)
+    line = next((line for line in order.lines.all() if line.pk == line_id), None)
+    if line is None or not line.backordered:
+        messages.error(request, "That line has no back-ordered units to cancel.")
+        return redirect(order)
+    form = CancelBackorderForm(request.POST, waiting=line.backordered)
+    if not (form.is_valid() and form.cleaned_data["confirm"]):
+        return render(
+            request,
+            "orders/cancel_confirm.html",
+            {"order": order, "line": line, "form": form},
+            status=400 if form.errors else 200,
+        )
     try:
-        units = order_cancel_backorders(order=order, line_ids=[line_id])
+        units = order_cancel_backorders(
+            order=order, line_ids=[line.pk], units=form.cleaned_data["units"]
+        )
     except OrderError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"Cancelled {units} back-ordered unit(s).")
+        left = line.backordered - units
+        still = f"; {left} still on back-order, keeping their place" if left else ""
+        messages.success(request, f"Cancelled {units} back-ordered × {line.product.name}{still}.")
     return redirect(order)
 
 

@@ -164,11 +164,48 @@ def test_customer_cancels_back_ordered_units_from_the_status_page(client):
     grinder = product_create(sku="GRINDER")
     order = order_create({grinder: 2})
     line = order.lines.get()
-    response = client.post(f"/orders/{order.token}/lines/{line.pk}/cancel/")
+    url = f"/orders/{order.token}/lines/{line.pk}/cancel/"
+    asked = client.post(url)  # the order page's button: asks how many, changes nothing
+    assert asked.status_code == 200 and "How many of the 2 to cancel" in asked.content.decode()
+    line.refresh_from_db()
+    assert line.backordered == 2
+    response = client.post(url, {"units": 2, "confirm": "on"})
     assert response.status_code == 302
     line.refresh_from_db()
     assert (line.backordered, line.cancelled) == (0, 2)
     assert client.get(f"/orders/{order.token}/status.json").json()["status"] == "cancelled"
+
+
+def test_customer_cancels_one_of_two_and_keeps_the_other_in_its_place(client):
+    grinder = product_create(sku="GRINDER")
+    order = order_create({grinder: 2})
+    behind = order_create({grinder: 1}, email="behind@example.com")
+    line = order.lines.get()
+    url = f"/orders/{order.token}/lines/{line.pk}/cancel/"
+    page = client.post(url, {"units": 1, "confirm": "on"}, follow=True).content.decode()
+    assert "Cancelled 1 back-ordered × Grinder; 1 still on back-order" in page
+    line.refresh_from_db()
+    assert (line.backordered, line.cancelled) == (1, 1)
+    data = client.get(f"/orders/{order.token}/status.json").json()["lines"][0]
+    assert data["queue_position"] == 1
+    assert (
+        client.get(f"/orders/{behind.token}/status.json").json()["lines"][0]["queue_position"] == 2
+    )
+    # A second partial cancel is its own event: its own email.
+    client.post(url, {"units": 1, "confirm": "on"})
+    assert OutboxEmail.objects.filter(event="backorder_cancelled").count() == 2
+
+
+@pytest.mark.parametrize("units", ["0", "3", "-1", "abc", "1.5"])
+def test_cancelling_a_quantity_out_of_range_asks_again_and_changes_nothing(client, units):
+    grinder = product_create(sku="GRINDER")
+    order = order_create({grinder: 2})
+    line = order.lines.get()
+    url = f"/orders/{order.token}/lines/{line.pk}/cancel/"
+    response = client.post(url, {"units": units, "confirm": "on"})
+    assert response.status_code == 400
+    line.refresh_from_db()
+    assert (line.backordered, line.cancelled) == (2, 0)
 
 
 def test_lookup_finds_the_order_by_number_and_email(client):
