@@ -2,7 +2,8 @@ import datetime
 from collections.abc import Iterable, Iterator
 
 from django.conf import settings
-from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
+from django.db import models
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -22,7 +23,28 @@ def with_inbound_supply(products: QuerySet[Product]) -> QuerySet[Product]:
     return products.annotate(inbound_supply=Coalesce(Subquery(confirmed), 0))
 
 
-def product_list(*, query: str = "", category_slug: str = "") -> QuerySet[Product]:
+class CatalogSort(models.TextChoices):
+    NAME = "name", "Name"
+    PRICE = "price", "Price, low to high"
+    PRICE_DESC = "-price", "Price, high to low"
+    NEWEST = "newest", "Newest"
+
+
+_SORT_ORDER = {
+    CatalogSort.NAME: ("name", "pk"),
+    CatalogSort.PRICE: ("price", "name", "pk"),
+    CatalogSort.PRICE_DESC: ("-price", "name", "pk"),
+    CatalogSort.NEWEST: ("-created_at", "-pk"),
+}
+
+
+def product_list(
+    *,
+    query: str = "",
+    category_slug: str = "",
+    sort: str = CatalogSort.NAME,
+    in_stock_only: bool = False,
+) -> QuerySet[Product]:
     products = with_inbound_supply(Product.objects.select_related("category"))
     if query:
         products = products.filter(
@@ -30,7 +52,10 @@ def product_list(*, query: str = "", category_slug: str = "") -> QuerySet[Produc
         )
     if category_slug:
         products = products.filter(category__slug=category_slug)
-    return products
+    if in_stock_only:
+        # Free units: available and not owed to the queue (PurchasePolicy.free > 0).
+        products = products.filter(on_hand__gt=F("allocated") + F("backordered"))
+    return products.order_by(*_SORT_ORDER.get(sort, _SORT_ORDER[CatalogSort.NAME]))
 
 
 def category_list() -> QuerySet[Category]:

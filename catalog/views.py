@@ -2,7 +2,13 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
 from catalog.models import Product
-from catalog.selectors import backorder_eta, category_list, product_list, promise_date
+from catalog.selectors import (
+    CatalogSort,
+    backorder_eta,
+    category_list,
+    product_list,
+    promise_date,
+)
 
 # Products per catalog page: a query and a page's rendering that do not grow with the
 # catalog.
@@ -12,7 +18,11 @@ PRODUCTS_PER_PAGE = 24
 def product_list_view(request):
     query = request.GET.get("q", "").strip()[:100]
     category_slug = request.GET.get("category", "")
-    products = product_list(query=query, category_slug=category_slug)
+    sort = request.GET.get("sort", CatalogSort.NAME)
+    in_stock_only = request.GET.get("in_stock") == "1"
+    products = product_list(
+        query=query, category_slug=category_slug, sort=sort, in_stock_only=in_stock_only
+    )
     # get_page: a page that is not a number is the first, one past the end the last.
     page = Paginator(products, PRODUCTS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
@@ -23,6 +33,9 @@ def product_list_view(request):
             "categories": category_list(),
             "query": query,
             "category_slug": category_slug,
+            "sorts": CatalogSort.choices,
+            "sort": sort,
+            "in_stock_only": in_stock_only,
         },
     )
 

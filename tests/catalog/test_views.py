@@ -3,9 +3,10 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from backorders.services import stock_receive
 from catalog.models import Inbound
 from catalog.policy import BackorderPolicy
-from tests.factories import product_create
+from tests.factories import order_create, product_create
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +99,23 @@ def test_a_page_that_is_no_page_shows_the_first_or_the_last(client, thirty, page
     response = client.get("/", {"page": page})
     assert response.status_code == 200
     assert names(response)[0] == shown
+
+
+def test_the_catalog_sorts_by_price_name_or_newest_and_keeps_the_sort_in_page_links(client):
+    for n, price in enumerate(["30.00", "10.00", "20.00"]):
+        product_create(sku=f"P{n}", name=f"Item {'CAB'[n]}", price=price)
+    assert names(client.get("/", {"sort": "price"})) == ["Item A", "Item B", "Item C"]
+    assert names(client.get("/", {"sort": "-price"})) == ["Item C", "Item B", "Item A"]
+    assert names(client.get("/", {"sort": "newest"})) == ["Item B", "Item A", "Item C"]
+    assert names(client.get("/", {"sort": "name"})) == ["Item A", "Item B", "Item C"]
+    assert names(client.get("/", {"sort": "nonsense"})) == ["Item A", "Item B", "Item C"]
+
+
+def test_in_stock_now_leaves_out_back_orders_and_stock_owed_to_the_queue(client):
+    product_create(sku="KETTLE", name="Kettle", on_hand=2)
+    product_create(sku="GRINDER", name="Grinder")
+    owed = product_create(sku="MUG", name="Mug")
+    order_create({owed: 1})
+    stock_receive(product=owed, quantity=1)  # arrived for the waiting order, not for sale
+    assert names(client.get("/", {"in_stock": "1"})) == ["Kettle"]
+    assert names(client.get("/")) == ["Grinder", "Kettle", "Mug"]
