@@ -2,6 +2,7 @@ import datetime
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -165,6 +166,8 @@ class LineState:
         return {
             **self.as_json(),
             "name": self.line.product.name,
+            "unit_price": str(self.line.unit_price),
+            "line_total": str(self.line.line_total),
             "eta": date_format(self.eta, "j F Y") if self.eta else None,
             "promised_by": date_format(self.promised_by, "j F Y") if self.promised_by else None,
             "lead_time_days": self.line.product.lead_time_days,
@@ -230,6 +233,7 @@ def order_email_facts_expression() -> dict[str, Any]:
 def order_email_facts(*, order: Order, lines: Iterable[OrderLine] = ()) -> dict[str, Any]:
     """What a customer email about the order needs, as plain data; with `lines`
     (product loaded) each line's state, queue position and ETA too."""
+    lines = list(lines)
     return {
         "number": order.number,
         "name": order.name,
@@ -238,4 +242,8 @@ def order_email_facts(*, order: Order, lines: Iterable[OrderLine] = ()) -> dict[
         "ships_ready_now": order.shipping_preference == ShippingPreference.SHIP_READY_NOW,
         "lines": (facts := [state.as_email_facts() for state in line_states(lines=lines)]),
         "any_backordered": any(line["backordered"] for line in facts),
+        # What the order costs and where it goes, for the emails that list its lines.
+        "total": str(sum((line.line_total for line in lines), Decimal("0.00"))),
+        "email": order.email,
+        "shipping_address": order.shipping_address,
     }

@@ -155,7 +155,12 @@ def order_status_view(request, token: str):
     return render(
         request,
         "orders/status.html",
-        {"order": order, "lines": line_states(lines=order.lines.all()), "notices": notices},
+        {
+            "order": order,
+            "lines": line_states(lines=order.lines.all()),
+            "total": sum(line.line_total for line in order.lines.all()),
+            "notices": notices,
+        },
     )
 
 

@@ -4,7 +4,7 @@ plainly what happens, and never contradicts itself."""
 import pytest
 
 from catalog.policy import BackorderPolicy
-from tests.factories import product_create
+from tests.factories import order_create, product_create
 
 pytestmark = pytest.mark.django_db
 
@@ -51,3 +51,14 @@ def test_the_confirmation_says_where_it_was_emailed(client):
     client.post("/cart/add/", {"product_id": kettle.pk, "quantity": 1})
     page = client.post("/checkout/", DETAILS, follow=True).content.decode()
     assert "is placed. We emailed the confirmation to sam@example.com." in page
+
+
+def test_the_order_page_and_its_email_show_prices_total_address_and_email(client, mailoutbox):
+    kettle = product_create(sku="KETTLE", name="Kettle", on_hand=1, price="12.50")
+    order = order_create({kettle: 2}, email="sam@example.com")  # 1 in stock, 1 waits
+    text = client.get(order.get_absolute_url()).content.decode()
+    assert "$12.50 each" in text and "$25.00" in text
+    assert "1 Queue Street" in text and "sam@example.com" in text
+    (placed,) = [m for m in mailoutbox if "received" in m.subject]
+    assert "at $12.50: $25.00" in placed.body and "Total: $25.00" in placed.body
+    assert "1 Queue Street" in placed.body
