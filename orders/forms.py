@@ -166,6 +166,13 @@ class ShippingPreferenceForm(forms.Form):
     shipping_preference = forms.ChoiceField(choices=ShippingPreference.choices)
 
 
+class OrdersByEmailForm(forms.Form):
+    email = Order._meta.get_field("email").formfield(
+        label="Email used at checkout",
+        error_messages={"required": "Enter the email you ordered with."},
+    )
+
+
 class OrderLookupForm(forms.Form):
     number = forms.CharField(label="Order number", max_length=20)
     email = Order._meta.get_field("email").formfield(label="Email used at checkout")

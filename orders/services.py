@@ -1,9 +1,11 @@
 """Every write to orders. Lock order everywhere: products (primary-key order, through
 catalog.services.products_lock), then order lines (primary-key order)."""
 
+import hashlib
 import logging
 from collections.abc import Collection, Iterable, Mapping
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import (
     BooleanField,
@@ -22,6 +24,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Cast, Concat, JSONArray, JSONObject, Now
+from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Product
@@ -334,6 +337,47 @@ def order_cancel_backorders(
             },
         )
     return sum(item["units"] for item in cancelled)
+
+
+# The window in which one request to list orders sends one email: more requests in it
+# send nothing more, whoever makes them.
+ORDERS_LIST_WINDOW_SECONDS = 600
+
+
+def orders_list_send(*, email: str) -> bool:
+    """Email `email` a link to every order placed with it, at most once per window;
+    False when there is none (the caller answers alike either way)."""
+    orders = list(
+        Order.objects.filter(email__iexact=email.strip())
+        .prefetch_related("lines")  # Order.status reads them
+        .order_by("-created_at")
+    )
+    if not orders:
+        return False
+    address = email.strip().lower()
+    window = int(timezone.now().timestamp()) // ORDERS_LIST_WINDOW_SECONDS
+    # The key names the address by its digest: an address may be longer than a key.
+    digest = hashlib.sha256(address.encode()).hexdigest()[:32]
+    with transaction.atomic():
+        email_queue(
+            key=f"orders-list:{digest}:{window}",
+            to=orders[0].email,
+            event="orders_list",
+            context={
+                "link_url": settings.SITE_URL + reverse("catalog:product_list"),
+                "link_label": "Visit the store",
+                "orders": [
+                    {
+                        "number": order.number,
+                        "placed": date_told(timezone.localdate(order.created_at)),
+                        "status": order.status.label,
+                        "url": settings.SITE_URL + order.get_absolute_url(),
+                    }
+                    for order in orders
+                ],
+            },
+        )
+    return True
 
 
 def delay_notice_answer(*, order: Order, notice_id: int, answer: str) -> DelayNotice:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("cart/update/", views.cart_update_view, name="cart_update"),
     path("checkout/", views.checkout_view, name="checkout"),
     path("orders/lookup/", views.order_lookup_view, name="lookup"),
+    path("orders/find/", views.orders_by_email_view, name="find"),
     path("orders/<str:token>/", views.order_status_view, name="status"),
     path("orders/<str:token>/status.json", views.order_status_json_view, name="status_json"),
     path(

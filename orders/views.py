@@ -16,6 +16,7 @@ from orders.forms import (
     CheckoutForm,
     DelayAnswerForm,
     OrderLookupForm,
+    OrdersByEmailForm,
     ShippingPreferenceForm,
 )
 from orders.models import DelayNotice
@@ -34,6 +35,7 @@ from orders.services import (
     order_cancel_backorders,
     order_place,
     order_shipping_preference_set,
+    orders_list_send,
 )
 
 
@@ -262,6 +264,30 @@ def order_lookup_view(request):
         if status == 200:
             status = 400
     return render(request, "orders/lookup.html", {"form": form}, status=status)
+
+
+@never_cache
+def orders_by_email_view(request):
+    """Email me my orders: the same answer whether or not any order has that email, so
+    the page tells nobody who shops here; rate limited like the lookup."""
+    form = OrdersByEmailForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        limit = settings.ORDER_LOOKUP_RATE_LIMIT
+        if rate_limited(request, group="orders-by-email", per_ten_minutes=limit):
+            form.add_error(None, "Too many requests from here. Please wait a few minutes.")
+            status = 429
+        elif form.is_valid():
+            orders_list_send(email=form.cleaned_data["email"])
+            messages.success(
+                request,
+                "If any orders were placed with that email, a list of links to them is on "
+                "its way there.",
+            )
+            return redirect("orders:find")
+        else:
+            status = 400
+    return render(request, "orders/find.html", {"form": form}, status=status)
 
 
 def _first_error(form) -> str:

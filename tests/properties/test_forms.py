@@ -75,3 +75,13 @@ def test_back_in_stock_signup(client, store, email):
     answered_without_error(response)
     if response.status_code != 302:
         refused_and_unchanged(response, before, refused=(400, 429))
+
+
+@given(email=domain.emails())
+def test_orders_by_email(client, store, email):
+    case("email me my orders")
+    before = state()
+    response = client.post("/orders/find/", {"email": email})
+    answered_without_error(response)
+    if response.status_code != 302:  # a valid address: the same answer, whoever it is
+        refused_and_unchanged(response, before, refused=(400, 429))
