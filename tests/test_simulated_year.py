@@ -643,9 +643,10 @@ class Year:
         for notice in notices:
             if notice.outcome == Outcome.AUTO_CANCELLED:
                 line = notice.line
+                # Keys name each line with the units cancelled from it so far.
                 told = any(
                     k.startswith(f"backorder-cancelled:{line.order_id}:")
-                    and str(line.pk) in k.split(":")[2].split("-")
+                    and f"{line.pk}.{line.cancelled}" in k.split(":")[2].split("-")
                     for k in cancelled_keys
                 )
                 if not (told and line.cancelled):
