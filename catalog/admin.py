@@ -34,7 +34,17 @@ class ProductAdmin(admin.ModelAdmin):
     readonly_fields = ["on_hand", "allocated", "available", "backordered"]
     fieldsets = [
         (None, {"fields": ["sku", "slug", "name", "category", "price", "description"]}),
-        ("Back-orders", {"fields": ["backorder_policy", "backorder_limit", "lead_time_days"]}),
+        (
+            "Back-orders",
+            {
+                "fields": [
+                    "backorder_policy",
+                    "backorder_limit",
+                    "lead_time_days",
+                    "backorder_discount_percent",
+                ]
+            },
+        ),
         ("Stock (change it by receiving stock)", {"fields": readonly_fields}),
     ]
 

@@ -1,3 +1,6 @@
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q, Sum
 from django.urls import reverse
@@ -35,6 +38,12 @@ class Product(models.Model):
     lead_time_days = models.PositiveIntegerField(
         default=14, help_text="Usual days from supplier order to arrival; a hint, not a promise."
     )
+    backorder_discount_percent = models.PositiveSmallIntegerField(
+        "back-order discount (%)",
+        default=0,
+        help_text="Off the price of units bought on back-order, an incentive to wait (0–90).",
+        validators=[MaxValueValidator(90)],
+    )
     # Stock counters. Only catalog.services changes them, under a row lock, with F().
     on_hand = models.IntegerField(default=0, editable=False)
     allocated = models.IntegerField(default=0, editable=False)
@@ -54,6 +63,10 @@ class Product(models.Model):
                 condition=Q(backordered__gte=0), name="product_backordered_gte_0"
             ),
             models.CheckConstraint(condition=Q(price__gte=0), name="product_price_gte_0"),
+            models.CheckConstraint(
+                condition=Q(backorder_discount_percent__lte=90),
+                name="product_backorder_discount_lte_90",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -61,6 +74,12 @@ class Product(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("catalog:product", kwargs={"slug": self.slug})
+
+    @property
+    def backorder_unit_discount(self) -> Decimal:
+        """What a back-ordered unit costs less, to the cent."""
+        discount = self.price * self.backorder_discount_percent / 100
+        return discount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
     @property
     def available(self) -> int:

@@ -164,6 +164,8 @@ class ProductRow:
     backorder_limit: int
     lead_time_days: int
     description: str
+    # None leaves what staff set alone (the CSV import has no such column).
+    backorder_discount_percent: int | None = None
 
 
 def product_slug(sku: str) -> str:
@@ -193,6 +195,8 @@ def products_import(*, rows: Sequence[ProductRow]) -> tuple[int, int]:
                 "lead_time_days": row.lead_time_days,
                 "description": row.description,
             }
+            if row.backorder_discount_percent is not None:
+                fields["backorder_discount_percent"] = row.backorder_discount_percent
             _, was_created = Product.objects.update_or_create(
                 sku=row.sku,
                 defaults=fields,

@@ -1,4 +1,5 @@
 import secrets
+from decimal import Decimal
 
 from django.db import models
 from django.db.models import CharField, F, OuterRef, Q, Value
@@ -131,6 +132,11 @@ class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines")
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    # Off each unit that was back-ordered at placement (queued_units), fixed then and
+    # kept when they are allocated; cancelled units take theirs with them.
+    backorder_unit_discount = models.DecimalField(
+        max_digits=10, decimal_places=2, default=Decimal("0.00"), editable=False
+    )
     quantity = models.PositiveIntegerField()
     allocated = models.PositiveIntegerField(default=0)
     backordered = models.PositiveIntegerField(default=0)
@@ -190,8 +196,15 @@ class OrderLine(models.Model):
         return self.shipped + self.cancelled == self.quantity
 
     @property
-    def line_total(self):
-        return self.unit_price * self.quantity
+    def discount(self) -> Decimal:
+        """The back-order discount on the units still bought (cancelled ones were
+        back-ordered ones: only waiting units can be cancelled)."""
+        return self.backorder_unit_discount * (self.queued_units - self.cancelled)
+
+    @property
+    def line_total(self) -> Decimal:
+        """What the units still bought cost: cancelled units cost nothing."""
+        return self.unit_price * (self.quantity - self.cancelled) - self.discount
 
     @property
     def reference(self) -> str:

@@ -40,8 +40,13 @@ class CartLine:
     eta: datetime.date | None
 
     @property
-    def line_total(self):
-        return self.product.price * self.quantity
+    def discount(self) -> Decimal:
+        """The back-order discount placing the order now would give."""
+        return self.product.backorder_unit_discount * self.backorder
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.product.price * self.quantity - self.discount
 
     @property
     def promised_by(self) -> datetime.date | None:
@@ -157,6 +162,8 @@ class LineState:
             "backordered": line.backordered,
             "shipped": line.shipped,
             "cancelled": line.cancelled,
+            "unit_price": str(line.unit_price),
+            "discount": str(line.discount),
             "eta": self.eta.isoformat() if self.eta else None,
             "promised_by": self.promised_by.isoformat() if self.promised_by else None,
             "queue_position": self.queue_position,

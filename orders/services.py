@@ -139,6 +139,10 @@ def order_place(
                     order=order,
                     product=products[pid],
                     unit_price=products[pid].price,
+                    # Decided here, from the split under the lock, never from the form.
+                    backorder_unit_discount=(
+                        products[pid].backorder_unit_discount if splits[pid][1] else 0
+                    ),
                     quantity=quantity,
                     allocated=splits[pid][0],
                     backordered=splits[pid][1],

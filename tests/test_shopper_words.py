@@ -1,8 +1,12 @@
 """What a newcomer read and found wanting (issue 11, 'What was seen'): each page says
 plainly what happens, and never contradicts itself."""
 
+from decimal import Decimal
+
 import pytest
 
+from backorders.services import stock_receive
+from catalog.models import Product
 from catalog.policy import BackorderPolicy
 from tests.factories import order_create, product_create
 
@@ -62,3 +66,43 @@ def test_the_order_page_and_its_email_show_prices_total_address_and_email(client
     (placed,) = [m for m in mailoutbox if "received" in m.subject]
     assert "at $12.50: $25.00" in placed.body and "Total: $25.00" in placed.body
     assert "1 Queue Street" in placed.body
+
+
+def test_a_back_order_discount_is_shown_before_and_applied_only_to_back_ordered_units(
+    client, run_on_commit
+):
+    grinder = product_create(sku="GRINDER", name="Grinder", on_hand=1, price="150.00")
+    Product.objects.filter(pk=grinder.pk).update(backorder_discount_percent=10)
+    page = client.get(grinder.get_absolute_url()).content.decode()
+    assert "10% off every unit you back-order ($15.00 each)" in page
+    client.post("/cart/add/", {"product_id": grinder.pk, "quantity": 3})  # 1 now, 2 wait
+    assert "−$30.00 back-order discount" in client.get("/cart/").content.decode()
+    checkout = client.get("/checkout/").content.decode()
+    assert "−$30.00: 10% off the back-ordered units" in checkout
+    # A forged form cannot raise it: placement computes it from the split it makes.
+    form = {**DETAILS, "accept_backorder": "on", "discount": "9999"}
+    response = run_on_commit(client.post, "/checkout/", form, follow=True)
+    order = response.context["order"]
+    (line,) = order.lines.all()
+    assert (line.backorder_unit_discount, line.discount, line.line_total) == (
+        Decimal("15.00"),
+        Decimal("30.00"),
+        Decimal("420.00"),
+    )
+    data = client.get(f"/orders/{order.token}/status.json").json()["lines"][0]
+    assert (data["unit_price"], data["discount"]) == ("150.00", "30.00")
+    run_on_commit(stock_receive, product=grinder, quantity=2)  # kept when allocated
+    line.refresh_from_db()
+    assert (line.allocated, line.discount) == (3, Decimal("30.00"))
+
+
+def test_cancelled_back_ordered_units_take_their_discount_and_price_with_them(client):
+    grinder = product_create(sku="GRINDER", name="Grinder", price="100.00")
+    Product.objects.filter(pk=grinder.pk).update(backorder_discount_percent=10)
+    grinder.refresh_from_db()
+    order = order_create({grinder: 2})
+    line = order.lines.get()
+    assert line.line_total == Decimal("180.00")
+    client.post(f"/orders/{order.token}/lines/{line.pk}/cancel/", {"units": 1, "confirm": "on"})
+    line.refresh_from_db()
+    assert (line.discount, line.line_total) == (Decimal("10.00"), Decimal("90.00"))

@@ -58,6 +58,8 @@ class Command(StoreCommand):
                         backorder_limit=limit,
                         lead_time_days=lead,
                         description=f"{name}: a demo product of the Backorder Storefront.",
+                        # The source article's incentive: 10% off what is back-ordered.
+                        backorder_discount_percent=10 if sku == "BREW-GRINDER" else 0,
                     )
                     for sku, name, price, category, policy, limit, lead, _, _ in CATALOG
                 ]
