@@ -31,9 +31,11 @@ class ProductAdmin(admin.ModelAdmin):
     list_filter = ["category", "backorder_policy"]
     search_fields = ["sku", "name"]
     prepopulated_fields = {"slug": ["sku"]}
+    autocomplete_fields = ["alternatives"]
     readonly_fields = ["on_hand", "allocated", "available", "backordered"]
     fieldsets = [
         (None, {"fields": ["sku", "slug", "name", "category", "price", "description"]}),
+        ("Alternatives", {"fields": ["alternatives"]}),
         (
             "Back-orders",
             {

@@ -44,6 +44,14 @@ class Product(models.Model):
         help_text="Off the price of units bought on back-order, an incentive to wait (0–90).",
         validators=[MaxValueValidator(90)],
     )
+    alternatives = models.ManyToManyField(
+        "self",
+        symmetrical=False,
+        blank=True,
+        related_name="alternative_to",
+        help_text="Suggested to shoppers while this one is back-ordered or sold out, when "
+        "they are in stock.",
+    )
     # Stock counters. Only catalog.services changes them, under a row lock, with F().
     on_hand = models.IntegerField(default=0, editable=False)
     allocated = models.IntegerField(default=0, editable=False)

@@ -58,6 +58,18 @@ def product_list(
     return products.order_by(*_SORT_ORDER.get(sort, _SORT_ORDER[CatalogSort.NAME]))
 
 
+def in_stock_alternatives(*, product_ids: Iterable[int]) -> dict[int, list[Product]]:
+    """{product id: its alternatives with units free for a new order now}, one query."""
+    links = Product.alternatives.through.objects.filter(
+        from_product_id__in=list(product_ids),
+        to_product__on_hand__gt=F("to_product__allocated") + F("to_product__backordered"),
+    ).select_related("to_product")
+    suggestions: dict[int, list[Product]] = {}
+    for link in links.order_by("to_product__name", "to_product_id"):
+        suggestions.setdefault(link.from_product_id, []).append(link.to_product)
+    return suggestions
+
+
 def category_list() -> QuerySet[Category]:
     return Category.objects.all()
 

@@ -2,10 +2,12 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
 from catalog.models import Product
+from catalog.policy import Availability
 from catalog.selectors import (
     CatalogSort,
     backorder_eta,
     category_list,
+    in_stock_alternatives,
     product_list,
     promise_date,
 )
@@ -43,12 +45,16 @@ def product_list_view(request):
 def product_detail_view(request, slug: str):
     product = get_object_or_404(Product.objects.select_related("category"), slug=slug)
     eta = backorder_eta(product=product, quantity=1)
+    policy = product.purchase_policy
+    waiting_or_sold_out = policy.availability != Availability.IN_STOCK
+    alternatives = in_stock_alternatives(product_ids=[product.pk]) if waiting_or_sold_out else {}
     return render(
         request,
         "catalog/product_detail.html",
         {
             "product": product,
-            "policy": product.purchase_policy,
+            "policy": policy,
+            "alternatives": alternatives.get(product.pk, []),
             "eta": eta,
             "promised_by": promise_date(eta),
         },

@@ -6,6 +6,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from catalog.models import Product
+from catalog.selectors import in_stock_alternatives
 from core.limits import rate_limited
 from orders.cart import Cart
 from orders.exceptions import BackorderNotAccepted, OrderError
@@ -42,11 +43,15 @@ from orders.services import (
 def _cart_page(request, cart: Cart, *, status: int = 200, error: str = ""):
     lines = cart_lines(quantities=cart.by_product())
     cart.keep_only({line.product.pk for line in lines})
+    # Products in stock instead of what waits or cannot be bought: one query.
+    waiting = [line.product.pk for line in lines if line.backorder or line.refusal]
+    alternatives = in_stock_alternatives(product_ids=waiting) if waiting else {}
     return render(
         request,
         "orders/cart.html",
         {
             "lines": lines,
+            "rows": [(line, alternatives.get(line.product.pk, [])) for line in lines],
             "total": sum(line.line_total for line in lines),
             "can_check_out": bool(lines) and not any(line.refusal for line in lines),
             "error": error,

@@ -106,3 +106,28 @@ def test_cancelled_back_ordered_units_take_their_discount_and_price_with_them(cl
     client.post(f"/orders/{order.token}/lines/{line.pk}/cancel/", {"units": 1, "confirm": "on"})
     line.refresh_from_db()
     assert (line.discount, line.line_total) == (Decimal("10.00"), Decimal("90.00"))
+
+
+def test_a_waiting_product_suggests_its_alternatives_that_are_in_stock(client, run_on_commit):
+    grinder = product_create(sku="GRINDER", name="Grinder")  # back-order only
+    hand = product_create(sku="HAND", name="Hand grinder", on_hand=2, price="40.00")
+    gone = product_create(sku="GONE", name="Old grinder")  # no stock: never suggested
+    grinder.alternatives.set([hand, gone])
+    page = client.get(grinder.get_absolute_url()).content.decode()
+    assert "In stock now instead" in page and "Hand grinder</a>, $40.00" in page
+    assert "Old grinder" not in page
+    client.post("/cart/add/", {"product_id": grinder.pk, "quantity": 1})
+    cart = client.get("/cart/").content.decode()
+    assert "Add Hand grinder to cart" in cart
+    client.post("/cart/add/", {"product_id": hand.pk, "quantity": 1})  # the one click
+    assert "Hand grinder: 1 in your cart." in client.get("/cart/").content.decode()
+    # Sold out since: it drops from the suggestion.
+    run_on_commit(order_create, {hand: 2})
+    assert "In stock now instead" not in client.get(grinder.get_absolute_url()).content.decode()
+
+
+def test_an_in_stock_product_suggests_nothing(client):
+    kettle = product_create(sku="KETTLE", name="Kettle", on_hand=2)
+    other = product_create(sku="OTHER", name="Other kettle", on_hand=2)
+    kettle.alternatives.set([other])
+    assert "In stock now instead" not in client.get(kettle.get_absolute_url()).content.decode()
