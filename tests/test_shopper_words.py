@@ -4,10 +4,12 @@ plainly what happens, and never contradicts itself."""
 from decimal import Decimal
 
 import pytest
+from django.core import mail
 
 from backorders.services import stock_receive
 from catalog.models import Product
 from catalog.policy import BackorderPolicy
+from orders.services import order_cancel_backorders, order_ship
 from tests.factories import order_create, product_create
 
 pytestmark = pytest.mark.django_db
@@ -131,3 +133,16 @@ def test_an_in_stock_product_suggests_nothing(client):
     other = product_create(sku="OTHER", name="Other kettle", on_hand=2)
     kettle.alternatives.set([other])
     assert "In stock now instead" not in client.get(kettle.get_absolute_url()).content.decode()
+
+
+def test_shipped_and_cancelled_emails_say_what_the_order_costs_now(client, run_on_commit):
+    kettle = product_create(sku="KETTLE", name="Kettle", on_hand=1, price="20.00")
+    order = order_create({kettle: 3})  # 1 ships now, 2 wait
+    line = order.lines.get()
+    run_on_commit(order_cancel_backorders, order=order, line_ids=[line.pk], units=1)
+    run_on_commit(order_ship, order=order)
+    cancelled, shipped = (
+        next(m for m in mail.outbox if word in m.subject) for word in ("cancelled", "shipped")
+    )
+    assert "the order's total is now $40.00" in cancelled.body
+    assert "Order total: $40.00" in shipped.body and "1 Queue Street" in shipped.body
