@@ -29,6 +29,7 @@ from catalog.services import products_lock
 from core.broker import enqueue_on_commit
 from notifications.services import Email, emails_queue
 from orders.models import DelayNotice, Order, OrderLine
+from orders.selectors import order_email_greeting
 
 # Silence may count as consent only to a first, definite delay of at most this long
 # past the original promise (16 CFR 435.2(b)(1)); any other needs an express yes.
@@ -252,7 +253,7 @@ def _promise_emails(
                 to=order.email,
                 event="eta_changed",
                 context={
-                    **_order_facts(order),
+                    **order_email_greeting(order=order),
                     "product_name": product_name,
                     "units": line.backordered,
                     "eta": date_told(line.eta),
@@ -270,7 +271,7 @@ def _promise_emails(
                 to=order.email,
                 event="delay_notice",
                 context={
-                    **_order_facts(order),
+                    **order_email_greeting(order=order),
                     **notice_facts(notice, product_name=product_name, units=notice.units),
                 },
             )
@@ -288,14 +289,6 @@ def notice_facts(notice: DelayNotice, *, product_name: str, units: int) -> dict:
         "revised_date": date_told(notice.revised_date),
         "needs_consent": notice.needs_consent,
         "answer_by": date_told(notice.answer_by),
-    }
-
-
-def _order_facts(order: Order) -> dict:
-    return {
-        "number": order.number,
-        "name": order.name,
-        "status_url": settings.SITE_URL + order.get_absolute_url(),
     }
 
 

@@ -237,14 +237,22 @@ def order_email_facts_expression() -> dict[str, Any]:
     }
 
 
+def order_email_greeting(*, order: Order) -> dict[str, Any]:
+    """What every customer email about an order starts from: its number, the
+    customer's name and the link to its page."""
+    return {
+        "number": order.number,
+        "name": order.name,
+        "status_url": settings.SITE_URL + order.get_absolute_url(),
+    }
+
+
 def order_email_facts(*, order: Order, lines: Iterable[OrderLine] = ()) -> dict[str, Any]:
     """What a customer email about the order needs, as plain data; with `lines`
     (product loaded) each line's state, queue position and ETA too."""
     lines = list(lines)
     return {
-        "number": order.number,
-        "name": order.name,
-        "status_url": settings.SITE_URL + order.get_absolute_url(),
+        **order_email_greeting(order=order),
         "shipping_preference": order.get_shipping_preference_display(),
         "ships_ready_now": order.shipping_preference == ShippingPreference.SHIP_READY_NOW,
         "lines": (facts := [state.as_email_facts() for state in line_states(lines=lines)]),

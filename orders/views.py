@@ -256,9 +256,8 @@ def order_lookup_view(request):
     form = OrderLookupForm(request.POST or None)
     status = 200
     if request.method == "POST":
-        limit = settings.ORDER_LOOKUP_RATE_LIMIT
-        if rate_limited(request, group="order-lookup", per_ten_minutes=limit):
-            form.add_error(None, "Too many lookups from here. Please wait a few minutes.")
+        status = 400
+        if _too_many(request, form, group="order-lookup", what="lookups"):
             status = 429
         elif form.is_valid():
             order = order_lookup(**form.cleaned_data)
@@ -266,8 +265,6 @@ def order_lookup_view(request):
                 return redirect(order)
             # One answer for a wrong number and a wrong email alike.
             form.add_error(None, "No order matches that number and email.")
-        if status == 200:
-            status = 400
     return render(request, "orders/lookup.html", {"form": form}, status=status)
 
 
@@ -278,9 +275,8 @@ def orders_by_email_view(request):
     form = OrdersByEmailForm(request.POST or None)
     status = 200
     if request.method == "POST":
-        limit = settings.ORDER_LOOKUP_RATE_LIMIT
-        if rate_limited(request, group="orders-by-email", per_ten_minutes=limit):
-            form.add_error(None, "Too many requests from here. Please wait a few minutes.")
+        status = 400
+        if _too_many(request, form, group="orders-by-email", what="requests"):
             status = 429
         elif form.is_valid():
             orders_list_send(email=form.cleaned_data["email"])
@@ -290,9 +286,16 @@ def orders_by_email_view(request):
                 "its way there.",
             )
             return redirect("orders:find")
-        else:
-            status = 400
     return render(request, "orders/find.html", {"form": form}, status=status)
+
+
+def _too_many(request, form, *, group: str, what: str) -> bool:
+    """Count this POST against ORDER_LOOKUP_RATE_LIMIT, shared by the pages that find
+    orders from what a customer types; over it, the form says so."""
+    if rate_limited(request, group=group, per_ten_minutes=settings.ORDER_LOOKUP_RATE_LIMIT):
+        form.add_error(None, f"Too many {what} from here. Please wait a few minutes.")
+        return True
+    return False
 
 
 def _first_error(form) -> str:
