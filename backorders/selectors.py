@@ -7,6 +7,7 @@ from django.utils import timezone
 from catalog.models import Product, StockMovement
 from notifications.selectors import emails_overdue_count
 from orders.models import DelayNotice, OrderLine
+from orders.selectors import payment_problems
 
 # Far beyond the sweep's minute and the longest retry delay: only a stopped beat or
 # broken delivery leaves an email this late.
@@ -99,6 +100,7 @@ def inventory_problems() -> list[str]:
             f"{line.backordered} × {line.product.sku} past its promise of {line.promised_by} "
             "with no delay notice sent before it; is beat running? (see docs/operations.md)"
         )
+    problems += payment_problems()
     overdue = emails_overdue_count(by=EMAIL_OVERDUE)
     if overdue:
         problems.append(

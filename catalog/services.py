@@ -111,6 +111,13 @@ def stock_allocate_rows(
     return sum(moved)
 
 
+def stock_release(*, product: Product, entries: Sequence[StockEntry]) -> list[StockMovement]:
+    """Allocated units become available again (their line gave them up)."""
+    units = sum(n for n, _ in entries)
+    _counters_move(product, allocated=-units)
+    return _ledger_append(product, StockMovement.Kind.ALLOCATION, entries, on_hand=0, allocated=-1)
+
+
 def stock_ship(*, product: Product, entries: Sequence[StockEntry]) -> list[StockMovement]:
     """Allocated units leave the warehouse."""
     units = sum(n for n, _ in entries)

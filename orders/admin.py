@@ -1,10 +1,33 @@
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path
 
+from orders.billing import order_line_return
 from orders.exceptions import OrderError
 from orders.models import DelayNotice, Order, OrderLine
+from orders.selectors import order_money
 from orders.services import orders_ship
+
+
+class ReturnForm(forms.Form):
+    line = forms.TypedChoiceField(label="Line", coerce=int)
+    units = forms.IntegerField(label="Units returned", min_value=1, max_value=10_000)
+    reason = forms.CharField(
+        label="Reason (the customer is told)", max_length=300, widget=forms.TextInput
+    )
+
+    def __init__(self, *args, lines, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lines = {line.pk: line for line in lines}
+        self.fields["line"].choices = [
+            (line.pk, f"{line.product.name}: {line.shipped - line.returned} shipped, returnable")
+            for line in lines
+        ]
 
 
 class OrderLineInline(admin.TabularInline):
@@ -18,6 +41,8 @@ class OrderLineInline(admin.TabularInline):
         "backordered",
         "shipped",
         "cancelled",
+        "paid",
+        "returned",
         "priority",
         "queued_at",
         "promised_by",
@@ -46,6 +71,7 @@ class OrderAdmin(admin.ModelAdmin):
         "shipping_address",
         "shipping_preference",
         "backorder_accepted",
+        "payment_record",
         "delay_record",
     ]
     fields = readonly_fields
@@ -84,6 +110,64 @@ class OrderAdmin(admin.ModelAdmin):
         notices = DelayNotice.objects.filter(line__order=order).select_related("line__product")
         return render_to_string(
             "admin/orders/_delay_record.html", {"notices": notices.order_by("pk")}
+        )
+
+    @admin.display(description="payments")
+    def payment_record(self, order: Order) -> str:
+        """Every charge and refund of the order, as the provider saw it."""
+        payments = list(order.payments.order_by("pk"))
+        names = {line.pk: line.product.name for line in order.lines.all()}
+        for payment in payments:
+            payment.lines = [(names.get(int(pk), pk), n) for pk, n in payment.units.items()]
+        return render_to_string(
+            "admin/orders/_payments.html",
+            {
+                "order": order,
+                "money": order_money(order=order),
+                "payments": payments,
+                "returnable": any(line.shipped > line.returned for line in order.lines.all()),
+            },
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:order_id>/return/",
+                self.admin_site.admin_view(self.return_view),
+                name="orders_order_return",
+            ),
+            *super().get_urls(),
+        ]
+
+    def return_view(self, request, order_id: int):
+        """Staff take back shipped units and refund what they cost, with a reason."""
+        if not self.has_ship_permission(request):
+            raise PermissionDenied
+        order = get_object_or_404(self.get_queryset(request), pk=order_id)
+        lines = [line for line in order.lines.all() if line.shipped > line.returned]
+        form = ReturnForm(request.POST or None, lines=lines)
+        if request.method == "POST" and form.is_valid():
+            try:
+                amount = order_line_return(
+                    line=form.lines[form.cleaned_data["line"]],
+                    units=form.cleaned_data["units"],
+                    reason=form.cleaned_data["reason"],
+                )
+            except OrderError as error:
+                form.add_error(None, error.message)
+            else:
+                self.message_user(request, f"Refunded {amount} for the return; customer told.")
+                return redirect("admin:orders_order_change", order.pk)
+        return TemplateResponse(
+            request,
+            "admin/orders/return.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Refund a return on order {order.number}",
+                "order": order,
+                "form": form,
+            },
+            status=400 if form.errors else 200,
         )
 
     def has_ship_permission(self, request) -> bool:

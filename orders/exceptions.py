@@ -37,3 +37,19 @@ class NothingToShip(OrderError):
 
 class NothingToCancel(OrderError):
     pass
+
+
+class NothingToReturn(OrderError):
+    pass
+
+
+class ChargeChanged(OrderError):
+    """Stock changed between the checkout page and placement, so what is charged now
+    is not what the shopper was shown (and charged)."""
+
+    def __init__(self, charged, due):
+        super().__init__(
+            f"Stock changed while you were checking out: the amount charged now would be "
+            f"${due}, not ${charged}. Nothing has been charged; please check your order "
+            "and place it again."
+        )

@@ -5,6 +5,7 @@ from orders.cart import max_line_quantity
 from orders.models import Order, ShippingPreference
 from orders.promises import ANSWERS
 from orders.selectors import CartLine, backorders_unaccepted
+from payments.forms import CardForm
 
 
 class CartAddForm(forms.Form):
@@ -44,12 +45,13 @@ def backorders_in(split: str) -> dict[int, int]:
     return shown
 
 
-class CheckoutForm(forms.Form):
+class CheckoutForm(CardForm):
     """Built from the cart lines as they are now. It carries two hidden fields: a
     checkout key, which makes a repeated submit of the same form land on the order it
     placed, and the split the shopper was shown, so that when stock changed under them
     the page they get back says so instead of asking for a box they never saw, and
-    their consent never covers more back-ordered units than they saw."""
+    their consent never covers more back-ordered units than they saw. Its card
+    fields pay for the units in stock now and are saved for the rest."""
 
     # Fields the order keeps are the order's own columns' form fields: the form can
     # never accept more than the database holds.
@@ -84,6 +86,8 @@ class CheckoutForm(forms.Form):
     # from its own repeats.
     checkout_key = Order._meta.get_field("checkout_key").formfield(widget=forms.HiddenInput)
     split_seen = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    field_order = ["email", "name", "shipping_address", "shipping_preference", "accept_backorder"]
 
     def __init__(self, data=None, *, lines: list[CartLine], checkout_key: str, known_keys: set):
         self.known_keys = known_keys
@@ -139,6 +143,10 @@ class CheckoutForm(forms.Form):
             "backorder_accepted": data.get("accept_backorder", False),
             "backorders_shown": self.backorders_shown,
         }
+
+
+class PayDueForm(CardForm):
+    """Pay what is due on an order with another card, after a charge failed."""
 
 
 class CancelBackorderForm(forms.Form):

@@ -40,6 +40,15 @@ class Order(models.Model):
         max_length=24, choices=ShippingPreference.choices, default=ShippingPreference.SHIP_READY_NOW
     )
     backorder_accepted = models.BooleanField(default=False)
+    # The card saved at checkout for the charges when back-ordered units are allocated
+    # (the provider's ids and the last four digits, nothing more). Empty: the order is
+    # paid outside the store (placed by staff or a script), so nothing is charged.
+    payment_customer = models.CharField(max_length=100, blank=True, editable=False)
+    payment_method = models.CharField(max_length=100, blank=True, editable=False)
+    card_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    # Set when a charge for allocated units failed: the customer may pay with another
+    # card until this date, then the units go to the next customer in the queue.
+    payment_due_by = models.DateField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -69,6 +78,10 @@ class Order(models.Model):
         if not (digits.isascii() and digits.isdigit()) or int(digits) <= ORDER_NUMBER_OFFSET:
             return None
         return int(digits) - ORDER_NUMBER_OFFSET
+
+    @property
+    def pays_in_store(self) -> bool:
+        return bool(self.payment_method)
 
     @property
     def status(self) -> OrderStatus:
@@ -142,6 +155,10 @@ class OrderLine(models.Model):
     backordered = models.PositiveIntegerField(default=0)
     shipped = models.PositiveIntegerField(default=0)
     cancelled = models.PositiveIntegerField(default=0)
+    # Units charged for and not refunded; shipped units that came back and were
+    # refunded (a return). Paid units are in the customer's hands or allocated to them.
+    paid = models.PositiveIntegerField(default=0, editable=False)
+    returned = models.PositiveIntegerField(default=0, editable=False)
     # Units put on back-order at checkout, never changed: what the queue has served
     # is queued_units - backordered - cancelled, which lets check_inventory prove FIFO.
     queued_units = models.PositiveIntegerField(default=0, editable=False)
@@ -180,6 +197,11 @@ class OrderLine(models.Model):
                 condition=Q(queued_units=0) | Q(promised_by__isnull=False),
                 name="line_backorder_is_promised",
             ),
+            models.CheckConstraint(
+                condition=Q(paid__lte=F("allocated") + F("shipped") - F("returned"))
+                & Q(returned__lte=F("shipped")),
+                name="line_paid_units_are_had",
+            ),
         ]
         indexes = [
             models.Index(
@@ -195,16 +217,42 @@ class OrderLine(models.Model):
         """Every unit shipped or cancelled: nothing left to do for this line."""
         return self.shipped + self.cancelled == self.quantity
 
+    def units_value(self, first: int, count: int) -> Decimal:
+        """What `count` of the line's units cost, counting from unit `first`, the
+        units sold from stock at placement first and then the back-ordered ones (which
+        carry the back-order discount). Charges go forward from paid + returned;
+        returns are refunded from the start, the dearer units first."""
+        in_stock = self.quantity - self.queued_units
+        full = max(0, min(first + count, in_stock) - first)
+        return self.unit_price * full + (self.unit_price - self.backorder_unit_discount) * (
+            count - full
+        )
+
     @property
-    def discount(self) -> Decimal:
-        """The back-order discount on the units still bought (cancelled ones were
-        back-ordered ones: only waiting units can be cancelled)."""
-        return self.backorder_unit_discount * (self.queued_units - self.cancelled)
+    def kept(self) -> int:
+        """Units the customer still buys: neither cancelled nor returned."""
+        return self.quantity - self.cancelled - self.returned
 
     @property
     def line_total(self) -> Decimal:
-        """What the units still bought cost: cancelled units cost nothing."""
-        return self.unit_price * (self.quantity - self.cancelled) - self.discount
+        """What the units still bought cost: cancelled and returned units cost nothing
+        (only waiting or unpaid allocated units are cancelled: back-ordered ones)."""
+        return self.units_value(self.returned, self.kept)
+
+    @property
+    def discount(self) -> Decimal:
+        """The back-order discount on the units still bought."""
+        return self.unit_price * self.kept - self.line_total
+
+    @property
+    def unpaid_allocated(self) -> int:
+        """Allocated units not yet charged for: what the next charge covers."""
+        return self.allocated + self.shipped - self.returned - self.paid
+
+    @property
+    def due(self) -> Decimal:
+        """What is still to be charged for this line: its units not yet paid."""
+        return self.units_value(self.paid + self.returned, self.kept - self.paid)
 
     @property
     def reference(self) -> str:

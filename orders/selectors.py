@@ -16,17 +16,20 @@ from django.db.models import (
     Prefetch,
     Q,
     Subquery,
+    Sum,
     Value,
     When,
 )
 from django.db.models.functions import Coalesce, Concat
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import date_format
 
 from catalog.models import Product
 from catalog.policy import PurchasePolicy
 from catalog.selectors import backorder_eta, promise_date, with_inbound_supply
 from orders.models import LINE_ORDER_NUMBER, DelayNotice, Order, OrderLine, ShippingPreference
+from payments.models import Payment
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,11 @@ class CartLine:
     @property
     def line_total(self) -> Decimal:
         return self.product.price * self.quantity - self.discount
+
+    @property
+    def charge_now(self) -> Decimal:
+        """What checkout charges for this line: its units in stock now."""
+        return self.product.price * self.allocate_now
 
     @property
     def promised_by(self) -> datetime.date | None:
@@ -205,11 +213,53 @@ def _ahead_of_row(aggregate) -> Coalesce:
     return Coalesce(Subquery(rows.values("n")), 0)
 
 
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class OrderMoney:
+    currency: str
+    total: Decimal  # what the units still bought cost
+    paid: Decimal  # charged, before refunds
+    refunded: Decimal
+    due_on_shipment: Decimal  # to be charged when the back-ordered units are allocated
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "currency": self.currency,
+            "total": str(self.total),
+            "paid": str(self.paid),
+            "refunded": str(self.refunded),
+            "due_on_shipment": str(self.due_on_shipment),
+        }
+
+
+def order_money(*, order: Order) -> OrderMoney:
+    """The order's money in plain figures: one query over its payments (the lines
+    prefetched or loaded once)."""
+    lines = list(order.lines.all())
+    zero = Decimal("0.00")
+    settled = order.payments.filter(status=Payment.Status.SUCCEEDED)
+    sums = settled.aggregate(
+        paid=Coalesce(Sum("amount", filter=Q(kind=Payment.Kind.CHARGE)), zero),
+        refunded=Coalesce(Sum("amount", filter=Q(kind=Payment.Kind.REFUND)), zero),
+    )
+    return OrderMoney(
+        currency=settings.STORE_CURRENCY.upper(),
+        total=sum((line.line_total for line in lines), zero),
+        # SQLite's sums come back without the column's places.
+        paid=sums["paid"].quantize(CENT),
+        refunded=sums["refunded"].quantize(CENT),
+        due_on_shipment=(sum((line.due for line in lines), zero) if order.pays_in_store else zero),
+    )
+
+
 def order_status_json(*, order: Order) -> dict[str, Any]:
     return {
         "number": order.number,
         "status": order.status.value,
         "awaiting_consent": bool(delay_notices_open(order=order)),
+        **order_money(order=order).as_json(),
         "lines": [state.as_json() for state in line_states(lines=order.lines.all())],
     }
 
@@ -262,3 +312,72 @@ def order_email_facts(*, order: Order, lines: Iterable[OrderLine] = ()) -> dict[
         "email": order.email,
         "shipping_address": order.shipping_address,
     }
+
+
+# Far beyond the sweep's five minutes: only a stopped beat leaves a payment this long.
+PAYMENT_OVERDUE = datetime.timedelta(hours=1)
+
+
+def payment_problems() -> list[str]:
+    """Money that does not add up, one message each: for every order paying in the
+    store, what was charged minus what was refunded equals the value of its paid units
+    (shipped, or allocated and charged in advance); nothing shipped unpaid; no checkout
+    charge without its order left unrefunded; no provider call stuck or refund failed."""
+    problems = []
+    zero = Decimal("0.00")
+    orders = (
+        Order.objects.exclude(payment_method="")
+        .annotate(
+            charged=Coalesce(
+                Sum(
+                    "payments__amount",
+                    filter=Q(payments__kind="charge", payments__status="succeeded"),
+                ),
+                zero,
+            ),
+            refunded=Coalesce(
+                Sum(
+                    "payments__amount",
+                    filter=Q(payments__kind="refund") & ~Q(payments__status=Payment.Status.FAILED),
+                ),
+                zero,
+            ),
+        )
+        .prefetch_related("lines")
+        .order_by("pk")
+    )
+    for order in orders.iterator(chunk_size=2000):
+        lines = list(order.lines.all())
+        value = sum((line.units_value(line.returned, line.paid) for line in lines), zero)
+        if order.charged - order.refunded != value:
+            problems.append(
+                f"payments: order {order.number} was charged {order.charged.quantize(CENT)} "
+                f"and refunded {order.refunded.quantize(CENT)}, but its paid units are worth "
+                f"{value}"
+            )
+        for line in lines:
+            if line.shipped - line.returned > line.paid:
+                problems.append(
+                    f"payments: order {order.number} line {line.pk} shipped "
+                    f"{line.shipped - line.returned} unit(s) but {line.paid} are paid"
+                )
+    stalled = timezone.now() - PAYMENT_OVERDUE
+    unrefunded = Payment.objects.filter(
+        kind="charge", status="succeeded", order=None, created_at__lt=stalled
+    ).exclude(refunds__status=Payment.Status.SUCCEEDED)
+    for charge in unrefunded:
+        problems.append(
+            f"payments: checkout charge {charge.provider_id} ({charge.amount}) has no order "
+            "and is not refunded; is beat running? (see docs/operations.md)"
+        )
+    for payment in Payment.objects.filter(status="pending", created_at__lt=stalled):
+        problems.append(
+            f"payments: {payment.get_kind_display().lower()} {payment.key} pending since "
+            f"{payment.created_at:%Y-%m-%d %H:%M}; is beat running? (see docs/operations.md)"
+        )
+    for refund in Payment.objects.filter(kind="refund", status="failed"):
+        problems.append(
+            f"payments: refund {refund.key} of {refund.amount} failed at the provider "
+            f"({refund.error}); refund it by hand in the provider's dashboard"
+        )
+    return problems

@@ -4,6 +4,7 @@ catalog.services.products_lock), then order lines (primary-key order)."""
 import hashlib
 import logging
 from collections.abc import Collection, Iterable, Mapping
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -36,11 +37,13 @@ from catalog.services import (
     stock_backorder,
     stock_ship,
 )
+from core.broker import enqueue_on_commit
 from notifications.services import email_queue, emails_queue_rows
 from orders.cart import max_line_quantity
 from orders.exceptions import (
     BackorderNotAccepted,
     CartEmpty,
+    ChargeChanged,
     NothingToCancel,
     NothingToShip,
     OrderError,
@@ -68,6 +71,8 @@ from orders.selectors import (
     order_email_facts,
     order_email_facts_expression,
 )
+from payments.models import Payment
+from payments.providers import SavedMethod
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +87,8 @@ def order_place(
     backorder_accepted: bool = False,
     backorders_shown: Mapping[int, int] | None = None,
     checkout_key: str = "",
+    method: SavedMethod | None = None,
+    payment: Payment | None = None,
 ) -> Order:
     """Place an order for {product id: quantity}, all or nothing.
 
@@ -92,6 +99,9 @@ def order_place(
     no more units than that.
     A `checkout_key` already used returns the order it placed, so a form submitted
     twice (or five times at once) places one order.
+    With the shopper's saved card (`method`) the order pays in the store: `payment`,
+    the checkout charge made just before (orders.billing.order_checkout), must be what
+    the units allocated now cost, else ChargeChanged; the later charges use `method`.
     """
     if placed := order_by_checkout_key(key=checkout_key):
         return placed
@@ -123,6 +133,13 @@ def order_place(
                 backorders=backorders, accepted=backorder_accepted, shown=backorders_shown
             ):
                 raise BackorderNotAccepted([products[pid].name for pid in sorted(unaccepted)])
+            charge_now = sum(
+                (products[pid].price * allocate for pid, (allocate, _) in splits.items()),
+                Decimal("0.00"),
+            )
+            charged = payment.amount if payment else Decimal("0.00")
+            if method is not None and charge_now != charged:
+                raise ChargeChanged(charged, charge_now)
 
             order = Order.objects.create(
                 checkout_key=checkout_key,
@@ -131,6 +148,9 @@ def order_place(
                 shipping_address=shipping_address,
                 shipping_preference=shipping_preference,
                 backorder_accepted=bool(backorders),
+                payment_customer=method.customer if method else "",
+                payment_method=method.method if method else "",
+                card_last4=method.last4 if method else "",
             )
             # The database's clock, read under the product locks: queue time follows commit
             # order per product whichever web machine placed the order.
@@ -145,6 +165,7 @@ def order_place(
                     ),
                     quantity=quantity,
                     allocated=splits[pid][0],
+                    paid=splits[pid][0] if method else 0,
                     backordered=splits[pid][1],
                     queued_units=splits[pid][1],
                     queued_at=DatabaseNow() if splits[pid][1] else None,
@@ -162,6 +183,10 @@ def order_place(
                 ).values_list("product_id", flat=True)
             )
             lines = list(order.lines.order_by("pk"))
+            if payment is not None:
+                Payment.objects.filter(pk=payment.pk).update(
+                    order=order, units={str(line.pk): line.paid for line in lines if line.paid}
+                )
             for line in lines:
                 line.order, line.product = order, products[line.product_id]
                 product = line.product
@@ -216,17 +241,28 @@ def order_ship(*, order: Order) -> int:
             raise OrderNotReady(
                 f"Order {order.number} ships all together and still waits for back-ordered units."
             )
-        ready = [line for line in lines if line.allocated]
+        # Only what is paid for ships (orders paid outside the store: all allocated).
+        shipping = {
+            line.pk: line.allocated - line.unpaid_allocated
+            if order.pays_in_store
+            else line.allocated
+            for line in lines
+        }
+        ready = [line for line in lines if shipping[line.pk] > 0]
         if not ready:
-            raise NothingToShip(f"Order {order.number} has no units ready to ship.")
-        shipped = [{"name": line.product.name, "units": line.allocated} for line in ready]
+            unpaid = any(line.allocated for line in lines)
+            raise NothingToShip(
+                f"Order {order.number} has no units ready to ship"
+                + (": its allocated units are not paid for yet." if unpaid else ".")
+            )
+        shipped = [{"name": line.product.name, "units": shipping[line.pk]} for line in ready]
         movements = []
         for line in ready:
             movements += stock_ship(
-                product=products[line.product_id], entries=[(line.allocated, line.reference)]
+                product=products[line.product_id], entries=[(shipping[line.pk], line.reference)]
             )
-            line.shipped += line.allocated
-            line.allocated = 0
+            line.shipped += shipping[line.pk]
+            line.allocated -= shipping[line.pk]
         OrderLine.objects.bulk_update(ready, ["allocated", "shipped"])
         email_queue(
             key=f"shipped:{order.pk}:{movements[0].pk}",
@@ -531,6 +567,10 @@ def order_lines_fill_from_queue(*, product_id: int, batch_size: int) -> int:
                 allocated=F("allocated") + partial_units,
                 backordered=F("backordered") - partial_units,
             )
+        # The units served are charged before they can ship (orders.billing).
+        from orders.tasks import product_charges_due_task  # tasks import this module
+
+        enqueue_on_commit(product_charges_due_task, product_id)
         return allocated
 
 

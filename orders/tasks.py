@@ -1,6 +1,12 @@
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from orders.billing import (
+    order_charge_due,
+    orders_with_charges_due,
+    payment_holds_expire,
+    payments_stalled_resume,
+)
 from orders.promises import line_etas_refresh, promises_keep
 from orders.selectors import products_with_backorders
 from orders.services import delay_notices_expire
@@ -37,3 +43,29 @@ def promises_sweep() -> int:
         line_etas_refresh_task.delay(product_id)
         promises_keep_task.delay(product_id)
     return len(product_ids)
+
+
+@shared_task(name="orders.tasks.product_charges_due", **_RETRY)
+def product_charges_due_task(product_id: int) -> int:
+    """After a product's back-orders are filled: one charge task per order served."""
+    order_ids = orders_with_charges_due(product_id=product_id)
+    for order_id in order_ids:
+        order_charge_due_task.delay(order_id)
+    return len(order_ids)
+
+
+@shared_task(name="orders.tasks.order_charge_due", acks_late=True, **_RETRY)
+def order_charge_due_task(order_id: int) -> None:
+    order_charge_due(order_id=order_id)
+
+
+@shared_task(name="orders.tasks.payments_sweep")
+def payments_sweep() -> int:
+    """Every few minutes: provider calls a dead worker or request left pending, charges
+    a lost task left, payment holds past their date."""
+    payments_stalled_resume()
+    payment_holds_expire()
+    order_ids = orders_with_charges_due()
+    for order_id in order_ids:
+        order_charge_due_task.delay(order_id)
+    return len(order_ids)

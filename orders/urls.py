@@ -12,6 +12,7 @@ urlpatterns = [
     path("orders/find/", views.orders_by_email_view, name="find"),
     path("orders/<str:token>/", views.order_status_view, name="status"),
     path("orders/<str:token>/status.json", views.order_status_json_view, name="status_json"),
+    path("orders/<str:token>/pay/", views.order_pay_view, name="pay"),
     path(
         "orders/<str:token>/shipping/",
         views.order_shipping_preference_view,

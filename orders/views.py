@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 from catalog.models import Product
 from catalog.selectors import in_stock_alternatives
 from core.limits import rate_limited
+from orders.billing import order_checkout, order_pay_due
 from orders.cart import Cart
 from orders.exceptions import BackorderNotAccepted, OrderError
 from orders.forms import (
@@ -18,6 +19,7 @@ from orders.forms import (
     DelayAnswerForm,
     OrderLookupForm,
     OrdersByEmailForm,
+    PayDueForm,
     ShippingPreferenceForm,
 )
 from orders.models import DelayNotice
@@ -29,15 +31,16 @@ from orders.selectors import (
     order_by_checkout_key,
     order_by_token,
     order_lookup,
+    order_money,
     order_status_json,
 )
 from orders.services import (
     delay_notice_answer,
     order_cancel_backorders,
-    order_place,
     order_shipping_preference_set,
     orders_list_send,
 )
+from payments.exceptions import PaymentError
 
 
 def _cart_page(request, cart: Cart, *, status: int = 200, error: str = ""):
@@ -106,7 +109,14 @@ def checkout_view(request):
     form = CheckoutForm(request.POST or None, lines=lines, **keys)
     if request.method == "POST" and form.is_valid():
         try:
-            order = order_place(quantities=cart.by_product(), **form.placement_kwargs())
+            order = order_checkout(
+                quantities=cart.by_product(),
+                card=form.card(),
+                charge_now=sum(line.charge_now for line in lines),
+                **form.placement_kwargs(),
+            )
+        except PaymentError as error:
+            form.add_error(None, f"{error.message} Nothing was charged and no order placed.")
         except OrderError as error:
             # Stock changed between this page's first read and the placement: show the
             # cart as it is now, with what the shopper typed, and ask again.
@@ -135,6 +145,8 @@ def checkout_view(request):
             "form": form,
             "lines": lines,
             "total": sum(line.line_total for line in lines),
+            "charge_now": sum(line.charge_now for line in lines),
+            "charge_later": sum(line.line_total - line.charge_now for line in lines),
         },
         status=400 if form.errors else 200,
     )
@@ -148,7 +160,7 @@ def _order_or_404(token: str):
 
 
 @never_cache
-def order_status_view(request, token: str):
+def order_status_view(request, token: str, *, pay_form=None):
     order = _order_or_404(token)
     notices = [
         (
@@ -165,10 +177,33 @@ def order_status_view(request, token: str):
         {
             "order": order,
             "lines": line_states(lines=order.lines.all()),
-            "total": sum(line.line_total for line in order.lines.all()),
+            "money": order_money(order=order),
             "notices": notices,
+            "pay_form": pay_form or (PayDueForm() if order.payment_due_by else None),
         },
+        status=400 if pay_form and pay_form.errors else 200,
     )
+
+
+@require_POST
+def order_pay_view(request, token: str):
+    """Pay what is due with another card after a charge failed."""
+    order = _order_or_404(token)
+    form = PayDueForm(request.POST)
+    if form.is_valid():
+        try:
+            charge = order_pay_due(order=order, card=form.card())
+        except PaymentError as error:
+            form.add_error(None, f"{error.message} Nothing was charged.")
+        except OrderError as error:
+            messages.info(request, error.message)
+            return redirect(order)
+        else:
+            messages.success(
+                request, f"Thank you: ${charge.amount} is paid. The units will ship soon."
+            )
+            return redirect(order)
+    return order_status_view(request, token, pay_form=form)
 
 
 @never_cache

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "orders",
     "backorders",
     "notifications",
+    "payments",
 ]
 
 MIDDLEWARE = [
@@ -196,9 +197,24 @@ CELERY_BEAT_SCHEDULE = {
     # Dates move with the calendar too (an inbound falls overdue, a promise nears, an
     # answer's deadline passes); hourly, so a day's turn is caught within the hour.
     "promises-sweep": {"task": "orders.tasks.promises_sweep", "schedule": 3600.0},
+    # Charges a lost task left, provider calls a dead worker left pending, payment
+    # holds past their date.
+    "payments-sweep": {"task": "orders.tasks.payments_sweep", "schedule": 300.0},
 }
 
 # --- Store policy -----------------------------------------------------------------
+# Payments (docs/decisions/0013-charge-what-ships.md): Stripe when its secret key is
+# set, else the built-in test provider. STRIPE_API_BASE points the client at another
+# server (localstripe in the tests).
+STORE_CURRENCY = env("STORE_CURRENCY", default="usd").lower()
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+STRIPE_JS_URL = env("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
+# Units allocated to a customer whose card then fails wait this long for another card,
+# then go to the next customer in the queue.
+PAYMENT_HOLD_DAYS = env.int("PAYMENT_HOLD_DAYS", default=3)
 STORE_MAX_LINE_QUANTITY = env.int("STORE_MAX_LINE_QUANTITY", default=99)
 # Back-orders served per transaction: larger is faster for a big restock, smaller holds
 # the product's lock (and so its checkouts) for less time: 2,000 hold it ~0.1 s.

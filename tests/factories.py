@@ -102,3 +102,33 @@ def backorders_bulk_create(
     with transaction.atomic():
         stock_backorder(product=products_lock(product_ids=[product.pk])[product.pk], units=count)
     return orders
+
+
+# The card fields of a paying form, with the test provider's card that succeeds.
+CARD = {"card_number": "4242 4242 4242 4242", "card_expiry": "12/39", "card_cvc": "123"}
+
+
+def order_checkout_create(
+    quantities: dict[Product, int],
+    *,
+    card_number: str = CARD["card_number"],
+    email: str = "shopper@example.com",
+    shipping_preference: str = "ship_ready_now",
+) -> Order:
+    """Check out as the checkout page does: pay for what is in stock, save the card."""
+    from orders.billing import order_checkout
+    from orders.selectors import cart_lines
+    from payments.providers import CardInput
+
+    by_pk = {product.pk: quantity for product, quantity in quantities.items()}
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return order_checkout(
+            quantities=by_pk,
+            card=CardInput(number=card_number),
+            charge_now=sum(line.charge_now for line in cart_lines(quantities=by_pk)),
+            email=email,
+            name="Sam Shopper",
+            shipping_address="1 Queue Street\nFifo Town",
+            shipping_preference=shipping_preference,
+            backorder_accepted=True,
+        )

@@ -18,12 +18,17 @@ from catalog.models import Inbound, Product, StockMovement
 from catalog.policy import BackorderPolicy
 from notifications.models import OutboxEmail
 from orders.models import Order, OrderLine
-from tests.factories import order_create, product_create
+from tests.factories import CARD, order_create, product_create
 from tests.test_concurrency import concurrently_each
 
 # What a shopper types on a checkout page that has nothing back-ordered (so no
 # shipping choice and no consent box).
-DETAILS = {"email": "sam@example.com", "name": "Sam Shopper", "shipping_address": "1 Queue St"}
+DETAILS = {
+    "email": "sam@example.com",
+    "name": "Sam Shopper",
+    "shipping_address": "1 Queue St",
+    **CARD,
+}
 
 
 def hidden_fields(html: str) -> dict[str, str]:

@@ -53,8 +53,9 @@ def with_cart(client, store):
         (lambda store: "/cart/", 7),  # with the in-stock alternatives of what waits
         (lambda store: "/checkout/", 3),
         (lambda store: store["grinder"].get_absolute_url(), 4),
-        (lambda store: store["order"].get_absolute_url(), 5),
-        (lambda store: f"{store['order'].get_absolute_url()}status.json", 4),
+        # With the order's money: one sum over its payments.
+        (lambda store: store["order"].get_absolute_url(), 6),
+        (lambda store: f"{store['order'].get_absolute_url()}status.json", 5),
     ],
     ids=["cart", "checkout", "product", "status", "status.json"],
 )

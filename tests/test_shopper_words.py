@@ -10,11 +10,11 @@ from backorders.services import stock_receive
 from catalog.models import Product
 from catalog.policy import BackorderPolicy
 from orders.services import order_cancel_backorders, order_ship
-from tests.factories import order_create, product_create
+from tests.factories import CARD, order_create, product_create
 
 pytestmark = pytest.mark.django_db
 
-DETAILS = {"email": "sam@example.com", "name": "Sam", "shipping_address": "1 Queue Street"}
+DETAILS = {"email": "sam@example.com", "name": "Sam", "shipping_address": "1 Queue Street", **CARD}
 
 
 def test_every_page_names_an_icon_and_the_old_address_finds_it(client):

@@ -52,3 +52,10 @@ def screenshot_on_failure(page: Page, path: Path):
         page.screenshot(path=str(path), full_page=True)
         error.add_note(f"screenshot of the page at failure: {path} ({page.url})")
         raise
+
+
+def card_fill(page: Page, number: str = "4242 4242 4242 4242") -> None:
+    """Pay with a test card, as a shopper types it into the test provider's fields."""
+    page.get_by_label("Card number").fill(number)
+    page.get_by_label("Expiry (MM/YY)").fill("12/39")
+    page.get_by_label("Security code (CVC)").fill("123")

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from backorders.services import stock_receive
 from notifications.models import OutboxEmail
-from tests.browser.conftest import screenshot_on_failure
+from tests.browser.conftest import card_fill, screenshot_on_failure
 from tests.factories import product_create
 
 pytestmark = pytest.mark.browser
@@ -52,6 +52,7 @@ def test_backorder_journey_from_catalog_to_allocation(page: Page, tmp_path):
         page.get_by_label("Email").fill(SHOPPER_EMAIL)
         page.get_by_label("Full name").fill("Quinn Queue")
         page.get_by_label("Shipping address").fill("1 Queue Street\nFifo Town")
+        card_fill(page)
         page.get_by_label("I agree to wait for the back-ordered items").check()
         page.get_by_label("Ship everything together when all is in").check()
         page.get_by_role("button", name="Place order").click()

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import screenshot_on_failure
+from tests.browser.conftest import card_fill, screenshot_on_failure
 from tests.factories import order_create, product_create
 
 pytestmark = pytest.mark.browser
@@ -64,6 +64,7 @@ def test_a_shopper_told_stock_changed_places_the_order_with_one_more_click(
         page.get_by_label("Email").fill("late@example.com")
         page.get_by_label("Full name").fill("Lee Late")
         page.get_by_label("Shipping address").fill("2 Slow Lane")
+        card_fill(page)
         order_create({kettle: 1})  # someone else takes the last one meanwhile
         page.get_by_role("button", name="Place order").click()
 

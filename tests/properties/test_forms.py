@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.factories import CARD
 from tests.properties import strategies as domain
 from tests.properties.checks import answered_without_error, case, refused_and_unchanged, state
 
@@ -52,6 +53,7 @@ def test_checkout(client, store, email, name, address, preference, key):
             "shipping_address": address,
             "shipping_preference": preference,
             "accept_backorder": "on",
+            **CARD,
         },
     )
     answered_without_error(response)

@@ -9,7 +9,7 @@ class Command(StoreCommand):
 
     def handle(self, *args, **options):
         self.stdout.write(
-            "Checking stock counters, order lines, ledger, queue order, emails, promises…"
+            "Checking stock counters, order lines, ledger, queue order, emails, promises, payments…"
         )
         problems = inventory_problems()
         if problems:
@@ -18,7 +18,7 @@ class Command(StoreCommand):
             raise CommandError(f"{len(problems)} invariant violation(s) found")
         self.stdout.write(
             self.style.SUCCESS(
-                "Inventory is consistent: invariants 1–5 hold, and no back-order waits "
-                "past its promise untold."
+                "Inventory is consistent: invariants 1–5 hold, no back-order waits "
+                "past its promise untold, and every order's payments add up."
             )
         )
