@@ -388,3 +388,25 @@ def payments_stalled_resume() -> int:
         _checkout_charge_void(charge)
         resumed += 1
     return resumed
+
+
+def payment_event_reconcile(*, kind: str, key: str, provider_id: str, error: str = "") -> bool:
+    """The provider tells of a charge or refund (a webhook): settle the row it is
+    about if a dead worker or request left it pending, as its own call would have.
+    `key` is the idempotency key the row gave the provider. True when it settled one."""
+    _, _, pk = key.rpartition("#")
+    payment = (
+        Payment.objects.select_related("order", "refund_of")
+        .filter(pk=int(pk) if pk.isdigit() else None, status=Payment.Status.PENDING)
+        .first()
+    )
+    if payment is None or payment.idempotency_key != key:
+        return False  # settled already by its own call, or not ours
+    ok = kind in ("payment_intent.succeeded", "refund.created", "refund.updated") and not error
+    outcome = Outcome(ok=ok, provider_id=provider_id, error=error)
+    if payment.kind == Payment.Kind.CHARGE and payment.order_id is not None:
+        _charge_settle(payment, outcome)
+    else:
+        with transaction.atomic():
+            payment_record(payment=payment, outcome=outcome)
+    return True

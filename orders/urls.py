@@ -13,6 +13,8 @@ urlpatterns = [
     path("orders/<str:token>/", views.order_status_view, name="status"),
     path("orders/<str:token>/status.json", views.order_status_json_view, name="status_json"),
     path("orders/<str:token>/pay/", views.order_pay_view, name="pay"),
+    path("payments/stripe/webhook/", views.stripe_webhook_view, name="stripe_webhook"),
+    path("payments/stripe/setup/", views.stripe_card_setup_view, name="stripe_card_setup"),
     path(
         "orders/<str:token>/shipping/",
         views.order_shipping_preference_view,

@@ -1,14 +1,16 @@
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from catalog.models import Product
 from catalog.selectors import in_stock_alternatives
 from core.limits import rate_limited
-from orders.billing import order_checkout, order_pay_due
+from orders.billing import order_checkout, order_pay_due, payment_event_reconcile
 from orders.cart import Cart
 from orders.exceptions import BackorderNotAccepted, OrderError
 from orders.forms import (
@@ -22,7 +24,7 @@ from orders.forms import (
     PayDueForm,
     ShippingPreferenceForm,
 )
-from orders.models import DelayNotice
+from orders.models import DelayNotice, Order
 from orders.promises import notice_facts
 from orders.selectors import (
     cart_lines,
@@ -41,6 +43,7 @@ from orders.services import (
     orders_list_send,
 )
 from payments.exceptions import PaymentError
+from payments.providers import provider
 
 
 def _cart_page(request, cart: Cart, *, status: int = 200, error: str = ""):
@@ -338,3 +341,51 @@ def _first_error(form) -> str:
         (f"{form.fields[field].label or field}: {errors[0]}" if field != "__all__" else errors[0])
         for field, errors in form.errors.items()
     )
+
+
+@csrf_exempt  # Stripe signs the request instead
+@require_POST
+def stripe_webhook_view(request):
+    """Stripe tells of payments and refunds: a verified event settles any row left
+    pending. An unverified one changes nothing."""
+    gateway = provider()
+    if gateway.name != "stripe":
+        raise Http404("Stripe is not configured.")
+    try:
+        event = gateway.event_verify(
+            payload=request.body, signature=request.headers.get("Stripe-Signature", "")
+        )
+    except PaymentError as error:
+        return JsonResponse({"error": error.message}, status=400)
+    if event.kind.startswith(("payment_intent.", "refund.")) and event.key:
+        payment_event_reconcile(
+            kind=event.kind, key=event.key, provider_id=event.provider_id, error=event.error
+        )
+    return JsonResponse({"received": True})
+
+
+# Each setup makes a Customer and a SetupIntent at Stripe: a few per shopper are plenty.
+CARD_SETUPS_PER_TEN_MINUTES = 30
+
+
+@require_POST
+def stripe_card_setup_view(request):
+    """Stripe.js asks for a SetupIntent before it confirms the card the shopper typed
+    (CSRF-checked like every POST, and rate limited per client)."""
+    gateway = provider()
+    if gateway.name != "stripe":
+        raise Http404("Stripe is not configured.")
+    field = Order._meta.get_field("email").formfield()
+    try:
+        email = field.clean(request.POST.get("email", ""))
+    except ValidationError:
+        return JsonResponse(
+            {"error": "Enter your email first: the card is saved for it."}, status=400
+        )
+    if rate_limited(request, group="card-setup", per_ten_minutes=CARD_SETUPS_PER_TEN_MINUTES):
+        return JsonResponse({"error": "Too many tries: please wait a few minutes."}, status=429)
+    try:
+        secret = gateway.card_setup_begin(email=email)
+    except PaymentError as error:
+        return JsonResponse({"error": error.message}, status=502)
+    return JsonResponse({"client_secret": secret})

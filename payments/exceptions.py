@@ -11,3 +11,7 @@ class PaymentDeclined(PaymentError):
 
 class PaymentInProgress(PaymentError):
     """Another request holds this event's claim and has not settled it yet."""
+
+
+class PaymentUnavailable(PaymentError):
+    """The provider could not be reached: the same call may be made again later."""

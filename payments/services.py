@@ -13,7 +13,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from core.broker import enqueue_on_commit
-from payments.exceptions import PaymentDeclined, PaymentError
+from payments.exceptions import PaymentError, PaymentUnavailable
 from payments.models import Payment
 from payments.providers import CardInput, SavedMethod, minor_units, provider
 
@@ -89,11 +89,11 @@ def payment_call(*, payment: Payment) -> Outcome:
                 amount=minor_units(payment.amount),
                 key=payment.idempotency_key,
             )
-    except PaymentDeclined as declined:
-        return Outcome(ok=False, error=declined.message)
-    except PaymentError as error:
+    except PaymentUnavailable as error:
         logger.warning("payment %s: provider unavailable (%s); will retry", payment.pk, error)
         return Outcome(ok=False, error=error.message, retry=True)
+    except PaymentError as error:  # declined, or refused
+        return Outcome(ok=False, error=error.message)
     return Outcome(ok=True, provider_id=provider_id)
 
 

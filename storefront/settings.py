@@ -279,7 +279,8 @@ AXES_CLIENT_IP_CALLABLE = "core.http.client_address"
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 
 # Content-Security-Policy (django-csp): shop pages load nothing inline and nothing from
-# elsewhere; the admin is allowed inline styles (storefront/csp.py).
+# elsewhere but Stripe.js when Stripe is the provider; the admin is allowed inline
+# styles (storefront/csp.py).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -294,6 +295,7 @@ CONTENT_SECURITY_POLICY = {
         "object-src": [NONE],
     }
 }
+
 
 LOGGING = {
     "version": 1,

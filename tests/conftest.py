@@ -1,4 +1,8 @@
 import os
+import subprocess
+import sys
+import time
+import urllib.request
 
 import psycopg
 import pytest
@@ -93,3 +97,57 @@ def run_on_commit(django_capture_on_commit_callbacks):
 @pytest.fixture
 def kettle(db):
     return product_create(sku="KETTLE", name="Kettle", on_hand=10)
+
+
+# localstripe, the stateful Stripe API server the Stripe provider is tested against,
+# on 127.0.0.1 as PostgreSQL and Redis are; started here when it is not running.
+LOCALSTRIPE = "http://127.0.0.1:8420"
+
+
+def _localstripe_answers() -> bool:
+    try:
+        with urllib.request.urlopen(f"{LOCALSTRIPE}/js.stripe.com/v3/", timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def localstripe_server():
+    server = None
+    if not _localstripe_answers():
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from aiohttp import web; from localstripe.server import app; "
+                "web.run_app(app, host='127.0.0.1', port=8420, print=None)",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while not _localstripe_answers() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    if not _localstripe_answers():
+        reason = f"localstripe is not answering at {LOCALSTRIPE} (pip install localstripe)"
+        if IN_CI:
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    yield LOCALSTRIPE
+    if server is not None:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+def stripe_provider(localstripe_server, settings):
+    """The Stripe provider, talking to localstripe."""
+    settings.STRIPE_SECRET_KEY = "sk_test_storefront"
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_storefront"
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_storefront_test"
+    settings.STRIPE_API_BASE = localstripe_server
+    settings.STRIPE_JS_URL = f"{localstripe_server}/js.stripe.com/v3/"
+    from payments.providers import provider
+
+    return provider()

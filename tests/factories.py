@@ -112,6 +112,7 @@ def order_checkout_create(
     quantities: dict[Product, int],
     *,
     card_number: str = CARD["card_number"],
+    card=None,
     email: str = "shopper@example.com",
     shipping_preference: str = "ship_ready_now",
 ) -> Order:
@@ -124,7 +125,7 @@ def order_checkout_create(
     with TestCase.captureOnCommitCallbacks(execute=True):
         return order_checkout(
             quantities=by_pk,
-            card=CardInput(number=card_number),
+            card=card or CardInput(number=card_number),
             charge_now=sum(line.charge_now for line in cart_lines(quantities=by_pk)),
             email=email,
             name="Sam Shopper",

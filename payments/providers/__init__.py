@@ -31,6 +31,16 @@ class SavedMethod:
     last4: str
 
 
+@dataclass(frozen=True)
+class ProviderEvent:
+    """What a provider's webhook tells of a charge or refund."""
+
+    kind: str  # the provider's event type, e.g. "payment_intent.succeeded"
+    key: str  # the idempotency key the store gave the call ("" when not the store's)
+    provider_id: str
+    error: str = ""
+
+
 class Provider(Protocol):
     name: str
 
@@ -51,7 +61,7 @@ def minor_units(amount: Decimal) -> int:
 
 
 @cache
-def _provider(name: str) -> Provider:
+def _provider(name: str, key: str, base: str) -> Provider:
     if name == "stripe":
         from payments.providers.stripe import StripeProvider
 
@@ -62,4 +72,6 @@ def _provider(name: str) -> Provider:
 
 
 def provider() -> Provider:
-    return _provider("stripe" if settings.STRIPE_SECRET_KEY else "test")
+    """The configured provider (one client per configuration, reused)."""
+    key = settings.STRIPE_SECRET_KEY
+    return _provider("stripe" if key else "test", key, settings.STRIPE_API_BASE)
