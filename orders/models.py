@@ -250,6 +250,11 @@ class OrderLine(models.Model):
         return self.allocated + self.shipped - self.returned - self.paid
 
     @property
+    def paid_allocated(self) -> int:
+        """Allocated units already paid for: what may ship now."""
+        return self.allocated - self.unpaid_allocated
+
+    @property
     def due(self) -> Decimal:
         """What is still to be charged for this line: its units not yet paid."""
         return self.units_value(self.paid + self.returned, self.kept - self.paid)

@@ -198,7 +198,12 @@ def order_place(
                 key=f"order-placed:{order.pk}",
                 to=order.email,
                 event="order_placed",
-                context=order_email_facts(order=order, lines=lines),
+                context={
+                    **order_email_facts(order=order, lines=lines),
+                    "card_last4": order.card_last4,
+                    "charged_now": str(charged),
+                    "due_on_shipment": str(sum((line.due for line in lines), Decimal("0.00"))),
+                },
             )
     except IntegrityError:
         # A twin with other products (so not queued behind our locks) committed first:
@@ -243,9 +248,7 @@ def order_ship(*, order: Order) -> int:
             )
         # Only what is paid for ships (orders paid outside the store: all allocated).
         shipping = {
-            line.pk: line.allocated - line.unpaid_allocated
-            if order.pays_in_store
-            else line.allocated
+            line.pk: line.paid_allocated if order.pays_in_store else line.allocated
             for line in lines
         }
         ready = [line for line in lines if shipping[line.pk] > 0]
