@@ -21,9 +21,15 @@ from catalog.models import Product, StockMovement
 from notifications.models import OutboxEmail
 from notifications.tasks import emails_sweep
 from orders.models import OrderLine
+from payments.models import Payment
 from storefront.celery import app as celery_app
 from tests.conftest import IN_CI
-from tests.factories import backorders_bulk_create, order_create, product_create
+from tests.factories import (
+    backorders_bulk_create,
+    order_checkout_create,
+    order_create,
+    product_create,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -220,3 +226,25 @@ def test_a_plain_worker_delivers_customer_email(broker, workers, tmp_path):
     order_create({product_create(sku="GRINDER"): 1})
     wait_for(all_emails_sent, "delivery by a plain worker", timeout=20)
     assert mailed_keys(tmp_path) == [OutboxEmail.objects.get().key]
+
+
+FAILS_LATER = "4000 0000 0000 0341"
+
+
+def test_arriving_units_are_charged_by_a_plain_worker_once(broker, workers):
+    """The production shape: plain workers allocate the arrival, charge each saved
+    card off-session once, and a card that fails holds its units and emails a pay link."""
+    workers(queues=None)
+    tent = product_create(sku="TENT", price="40.00")
+    paying = [order_checkout_create({tent: 1}, email=f"{n}@example.com") for n in range(3)]
+    failing = order_checkout_create({tent: 1}, email="f@example.com", card_number=FAILS_LATER)
+    stock_receive(product=tent, quantity=4)
+    wait_for(
+        lambda: Payment.objects.filter(status__in=["succeeded", "failed"]).count() == 4,
+        "the charges",
+    )
+    assert [o.lines.get().paid for o in paying] == [1, 1, 1]
+    assert failing.payments.get().status == "failed"
+    wait_for(lambda: OutboxEmail.objects.filter(event="payment_failed").exists(), "pay link")
+    assert Payment.objects.count() == 4  # one charge per order, none twice
+    assert inventory_problems() == []
