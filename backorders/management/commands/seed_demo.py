@@ -11,11 +11,14 @@ from catalog.models import Inbound, Product
 from catalog.policy import BackorderPolicy
 from catalog.services import ProductRow, products_import
 from core.commands import StoreCommand
+from orders.billing import order_checkout
 from orders.models import Order
-from orders.services import order_place
+from orders.selectors import cart_lines
+from payments.providers import CardInput
 
 DEMO_ADMIN = ("admin", "admin")
 DEMO_SHOPPER_DOMAIN = "@demo.example.com"
+DEMO_CARD = "4242 4242 4242 4242"  # the test provider's card that pays
 ALLOW, LIMITED, DENY = BackorderPolicy.ALLOW, BackorderPolicy.ALLOW_LIMITED, BackorderPolicy.DENY
 INBOUND = BackorderPolicy.ALLOW_INBOUND
 
@@ -78,20 +81,27 @@ class Command(StoreCommand):
                         expected_date=today + datetime.timedelta(days=days),
                         reference=reference,
                     )
-            demo_shoppers = Order.objects.filter(email__endswith=DEMO_SHOPPER_DOMAIN)
-            if settings.DEBUG and not demo_shoppers.exists():
-                # A queue to join: shoppers who back-ordered the grinder before you.
-                for number in range(1, 4):
-                    order_place(
-                        quantities={products["BREW-GRINDER"].pk: number},
-                        email=f"shopper{number}{DEMO_SHOPPER_DOMAIN}",
-                        name=f"Demo shopper {number}",
-                        shipping_address=f"{number} Queue Street\nFifo Town",
-                        backorder_accepted=True,
-                    )
-                back_in_stock_signup(
-                    product=products["KIT-TIMER"], email=f"waiting{DEMO_SHOPPER_DOMAIN}"
+        demo_shoppers = Order.objects.filter(email__endswith=DEMO_SHOPPER_DOMAIN)
+        if settings.DEBUG and not demo_shoppers.exists():
+            # A queue to join: shoppers who back-ordered the grinder before you, paying
+            # with the test provider's card (the first for a kettle in stock too). Each
+            # checkout charges outside any transaction, as the checkout page does.
+            for number in range(1, 4):
+                quantities = {products["BREW-GRINDER"].pk: number}
+                if number == 1:
+                    quantities[products["BREW-KETTLE"].pk] = 1
+                order_checkout(
+                    quantities=quantities,
+                    card=CardInput(number=DEMO_CARD),
+                    charge_now=sum(line.charge_now for line in cart_lines(quantities=quantities)),
+                    email=f"shopper{number}{DEMO_SHOPPER_DOMAIN}",
+                    name=f"Demo shopper {number}",
+                    shipping_address=f"{number} Queue Street\nFifo Town",
+                    backorder_accepted=True,
                 )
+            back_in_stock_signup(
+                product=products["KIT-TIMER"], email=f"waiting{DEMO_SHOPPER_DOMAIN}"
+            )
         self.stdout.write(self.style.SUCCESS("Demo catalog ready."))
         if not settings.DEBUG:
             self.stdout.write("DEBUG is off: no demo orders or admin account created.")
