@@ -5,9 +5,10 @@ from backorders.selectors import inventory_problems
 from catalog.models import Category, Inbound, Product, StockMovement
 from notifications.models import OutboxEmail
 from orders.models import DelayNotice, Order, OrderLine
+from payments.models import Payment
 from tests.conftest import GENERATED_CASES
 
-DOMAIN = [Category, Product, StockMovement, Inbound, Order, OrderLine, OutboxEmail]
+DOMAIN = [Category, Product, StockMovement, Inbound, Order, OrderLine, OutboxEmail, Payment]
 
 
 def case(name: str) -> None:
@@ -22,7 +23,9 @@ def state() -> tuple:
         Product.objects.order_by("pk").values_list("on_hand", "allocated", "backordered")
     )
     lines = tuple(
-        OrderLine.objects.order_by("pk").values_list("allocated", "backordered", "cancelled")
+        OrderLine.objects.order_by("pk").values_list(
+            "allocated", "backordered", "cancelled", "paid", "returned"
+        )
     )
     preferences = tuple(Order.objects.order_by("pk").values_list("shipping_preference"))
     inbounds = tuple(

@@ -87,3 +87,32 @@ def test_orders_by_email(client, store, email):
     answered_without_error(response)
     if response.status_code != 302:  # a valid address: the same answer, whoever it is
         refused_and_unchanged(response, before, refused=(400, 429))
+
+
+def card_values():
+    return st.one_of(domain.hostile_text(), domain.long_text(), domain.quantities())
+
+
+@given(number=card_values(), expiry=card_values(), cvc=card_values())
+def test_checkout_card_fields(client, store, number, expiry, cvc):
+    case("checkout card")
+    form = checkout_page(client, store)
+    before = state()
+    card = {"card_number": number, "card_expiry": expiry, "card_cvc": cvc}
+    response = client.post(
+        "/checkout/",
+        {**form, "email": "a@b.co", "name": "A", "shipping_address": "1 A", **card},
+    )
+    answered_without_error(response)
+    if response.status_code != 302:  # only a test card that pays places an order
+        refused_and_unchanged(response, before, refused=(400,))
+
+
+@given(number=card_values(), expiry=card_values(), cvc=card_values())
+def test_pay_due_card_fields(client, store, number, expiry, cvc):
+    case("pay what is due")
+    before = state()
+    card = {"card_number": number, "card_expiry": expiry, "card_cvc": cvc}
+    response = client.post(f"{store['order'].get_absolute_url()}pay/", card)
+    # Nothing is due on the store's order: a valid card changes nothing either.
+    refused_and_unchanged(response, before, refused=(302, 400))
