@@ -4,6 +4,7 @@ kept. Its ids are derived from the idempotency key, so a retried call returns th
 same charge, as a real provider's idempotency does."""
 
 import hashlib
+import secrets
 
 from payments.exceptions import PaymentDeclined
 from payments.providers import CardInput, SavedMethod
@@ -45,9 +46,10 @@ class TestProvider:
             raise PaymentDeclined(
                 "The test payment provider takes only the test cards, such as 4242 4242 4242 4242."
             )
+        # A random id: nothing derived from the card number is kept, not even a hash.
         return SavedMethod(
             customer=_id("cus", email.lower()),
-            method=_id(f"pm_{last4}", digits + email.lower()),
+            method=f"pm_{last4}_{secrets.token_hex(12)}",
             last4=last4,
         )
 
