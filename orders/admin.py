@@ -44,7 +44,6 @@ class OrderLineInline(admin.TabularInline):
         "paid",
         "returned",
         "priority",
-        "queued_at",
         "promised_by",
         "eta",
     ]
