@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from backorders.services import stock_receive
 from orders.models import Order
 from tests.browser.conftest import card_fill, screenshot_on_failure
+from tests.browser.test_strict_pages import refused_by_policy
 from tests.factories import order_checkout_create, product_create
 
 pytestmark = pytest.mark.browser
@@ -90,6 +91,7 @@ def test_a_stripe_checkout_saves_the_card_in_the_browser_and_charges_it(
     lamp = product_create(sku="LAMP", name="Desk lamp", price="25.00", on_hand=1)
     tent = product_create(sku="TENT", name="Trail tent", price="40.00")
     page.set_viewport_size({"width": width, "height": 900})
+    refused = refused_by_policy(page)
     with screenshot_on_failure(page, tmp_path / f"stripe-{width}-failure.png"):
         shop(page, (lamp, 1), (tent, 1))
         card = page.locator("#card-element")
@@ -111,6 +113,7 @@ def test_a_stripe_checkout_saves_the_card_in_the_browser_and_charges_it(
         page.get_by_role("button", name="Place order and pay $25.00").click()
         expect(page).to_have_url(re.compile(r"/orders/[\w-]{43,}/$"))
         expect(page.get_by_test_id("order-payment")).to_contain_text("Paid $25.00")
+    assert refused == []  # the CSP admits Stripe.js and its API, nothing else
     order = Order.objects.get()
     (charge,) = order.payments.all()
     assert charge.provider == "stripe" and charge.provider_id.startswith("pi_")
