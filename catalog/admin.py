@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from catalog.models import Category, Product, StockMovement
+from catalog.services import product_image_set
 from core.admin import ReadOnlyAdmin
 
 # Receiving stock, inbound shipments and the back-order queue are staff actions of the
@@ -35,6 +36,7 @@ class ProductAdmin(admin.ModelAdmin):
     readonly_fields = ["on_hand", "allocated", "available", "backordered"]
     fieldsets = [
         (None, {"fields": ["sku", "slug", "name", "category", "price", "description"]}),
+        ("Picture", {"fields": ["image", "image_alt"]}),
         ("Alternatives", {"fields": ["alternatives"]}),
         (
             "Back-orders",
@@ -62,6 +64,8 @@ class ProductAdmin(admin.ModelAdmin):
             obj.save(update_fields=[name for name in form.fields if name in form.changed_data])
         else:
             obj.save()
+        if "image" in form.changed_data:  # a new picture, or one cleared: its thumbnail
+            product_image_set(product=obj)
 
 
 @admin.register(StockMovement)

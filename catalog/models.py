@@ -27,6 +27,18 @@ class Product(models.Model):
     slug = models.SlugField(max_length=140, unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    image = models.ImageField(upload_to="products/", blank=True)
+    image_alt = models.CharField(
+        "image description",
+        max_length=200,
+        blank=True,
+        help_text="What the picture shows, for shoppers who cannot see it (alt text).",
+    )
+    # The catalog's picture, made from `image` once by catalog.services.product_image_set
+    # (easy-thumbnails), so a page reads its size from the row instead of the disk.
+    thumbnail = models.CharField(max_length=255, blank=True, editable=False)
+    thumbnail_width = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    thumbnail_height = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
     price = models.DecimalField(max_digits=10, decimal_places=2)
     backorder_policy = models.CharField(

@@ -9,13 +9,18 @@ import datetime
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
+from django.conf import settings
+from django.core.files import File
 from django.db import transaction
 from django.db.models import Expression, F, QuerySet, Value
 from django.utils import timezone
 from django.utils.text import slugify
+from easy_thumbnails.files import get_thumbnailer
+from PIL import Image
 
-from catalog.exceptions import StockError
+from catalog.exceptions import CatalogError, StockError
 from catalog.models import Category, Inbound, Product, StockMovement
 from core.db import insert_from_select
 
@@ -173,6 +178,28 @@ class ProductRow:
     description: str
     # None leaves what staff set alone (the CSV import has no such column).
     backorder_discount_percent: int | None = None
+
+
+def product_image_set(*, product: Product, image: File | None = None) -> Product:
+    """Give the product a picture (or, without `image`, re-make the thumbnail of the
+    one it has): the file is checked by Pillow, saved under MEDIA_ROOT, and its
+    catalog thumbnail made once by easy-thumbnails, its size kept on the row."""
+    if image is not None:
+        try:
+            Image.open(image).verify()
+        except (OSError, SyntaxError, ValueError) as error:
+            raise CatalogError(f"{getattr(image, 'name', 'The file')} is not a picture.") from error
+        image.seek(0)
+        product.image.save(Path(image.name).name, image, save=False)
+    fields = ["image", "thumbnail", "thumbnail_width", "thumbnail_height"]
+    if not product.image:
+        product.thumbnail, product.thumbnail_width, product.thumbnail_height = "", None, None
+    else:
+        thumb = get_thumbnailer(product.image).get_thumbnail(settings.PRODUCT_THUMBNAIL)
+        product.thumbnail = thumb.name
+        product.thumbnail_width, product.thumbnail_height = thumb.width, thumb.height
+    product.save(update_fields=fields)
+    return product
 
 
 def product_slug(sku: str) -> str:

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "csp",
     "axes",
     "django_ratelimit",
+    "easy_thumbnails",
     "catalog",
     "orders",
     "backorders",
@@ -83,6 +84,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.media",
                 "orders.context_processors.cart_summary",
             ],
         },
@@ -139,6 +141,12 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = DEBUG  # the demo serves static files without collectstatic
+# Product pictures staff upload and their thumbnails. The demo serves them itself; in
+# production point the web server (or a CDN) at MEDIA_ROOT under MEDIA_URL.
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# One picture size for the catalog card and the product page (easy-thumbnails).
+PRODUCT_THUMBNAIL = {"size": (480, 360), "crop": "smart", "quality": 85}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

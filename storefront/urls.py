@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
@@ -11,6 +13,8 @@ urlpatterns = [
     path("", include("orders.urls")),
     path("", include("backorders.urls")),
     path("", include("catalog.urls")),
+    # The demo's product pictures (DEBUG only: production serves MEDIA_ROOT itself).
+    *static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT),
 ]
 
 handler404 = not_found_view

@@ -1,15 +1,18 @@
 import datetime
+import io
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
+from PIL import Image, ImageDraw, ImageFont
 
 from backorders.services import back_in_stock_signup, inbound_announce, stock_receive
 from catalog.models import Inbound, Product
 from catalog.policy import BackorderPolicy
-from catalog.services import ProductRow, products_import
+from catalog.services import ProductRow, product_image_set, products_import
 from core.commands import StoreCommand
 from orders.billing import order_checkout
 from orders.models import Order
@@ -38,6 +41,25 @@ CATALOG = [
     ("OUT-LANTERN", "Rechargeable lantern", "35.00", "Outdoor", LIMITED, 10, 21, 2, None),
     ("OUT-TENT", "Two-person tent", "189.00", "Outdoor", INBOUND, 0, 30, 1, (6, 12)),
 ]
+
+
+# A colour per demo category: the drawn pictures tell the aisles apart.
+CATEGORY_COLOURS = {"Coffee gear": "#8a5a3b", "Kitchen": "#3b6e8a", "Outdoor": "#4f7a3b"}
+
+
+def demo_picture(product: Product) -> ContentFile:
+    """A simple picture of the product drawn with Pillow (no downloads): its initials
+    on its category's colour, with its name below."""
+    image = Image.new("RGB", (960, 720), CATEGORY_COLOURS.get(product.category.name, "#555555"))
+    draw = ImageDraw.Draw(image)
+    initials = "".join(word[0] for word in product.name.split()[:2]).upper()
+    draw.text((480, 330), initials, fill="#ffffff", anchor="mm", font=ImageFont.load_default(260))
+    draw.text(
+        (480, 600), product.name, fill="#ffffff", anchor="mm", font=ImageFont.load_default(48)
+    )
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return ContentFile(buffer.getvalue(), name=f"{product.slug}.png")
 
 
 class Command(StoreCommand):
@@ -81,6 +103,13 @@ class Command(StoreCommand):
                         expected_date=today + datetime.timedelta(days=days),
                         reference=reference,
                     )
+        pictureless = [products[row[0]] for row in CATALOG if not products[row[0]].image]
+        if pictureless:
+            self.stdout.write(f"Drawing {len(pictureless)} demo product pictures…")
+        for product in pictureless:
+            product.image_alt = f"{product.name}, drawn as a demo picture"
+            product.save(update_fields=["image_alt"])
+            product_image_set(product=product, image=demo_picture(product))
         demo_shoppers = Order.objects.filter(email__endswith=DEMO_SHOPPER_DOMAIN)
         if settings.DEBUG and not demo_shoppers.exists():
             # A queue to join: shoppers who back-ordered the grinder before you, paying

@@ -1,12 +1,15 @@
 import csv
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
+from django.core.files import File
 from django.core.management.base import CommandError
 from django.utils.text import slugify
+from PIL import Image
 
 from catalog.models import Product
 from catalog.policy import BackorderPolicy
-from catalog.services import ProductRow, product_slug, products_import
+from catalog.services import ProductRow, product_image_set, product_slug, products_import
 from core.commands import StoreCommand
 from core.text import text_problem
 
@@ -20,6 +23,8 @@ COLUMNS = [
     "lead_time_days",
     "description",
 ]
+# Optional: a picture's path, relative to the CSV file's folder (or absolute).
+IMAGE_COLUMN = "image"
 MAX_PRICE = Decimal("99999999.99")
 
 
@@ -27,7 +32,8 @@ class Command(StoreCommand):
     help = (
         "Create or update products by SKU from a CSV file with the columns "
         + ",".join(COLUMNS)
-        + ". Every row is checked first; any error names its row and nothing is imported."
+        + f" and optionally {IMAGE_COLUMN} (a picture's path, relative to the CSV file). "
+        "Every row is checked first; any error names its row and nothing is imported."
     )
 
     def add_arguments(self, parser):
@@ -41,10 +47,14 @@ class Command(StoreCommand):
                 if missing:
                     raise CommandError(f"{file}: missing column(s): {', '.join(missing)}")
                 rows, errors = [], []
+                pictures: dict[str, Path] = {}
                 rows_of_sku: dict[str, list[int]] = {}
+                folder = Path(file).resolve().parent
                 for number, record in enumerate(reader, start=2):  # row 1 is the header
                     try:
                         rows.append(parse_row(record))
+                        if picture := picture_path(record, folder, sku=rows[-1].sku):
+                            pictures[rows[-1].sku] = picture
                     except ValueError as error:
                         errors.append(f"row {number}: {error}")
                     else:
@@ -70,6 +80,20 @@ class Command(StoreCommand):
         self.stdout.write(f"Importing {len(rows)} product(s)…")
         created, updated = products_import(rows=rows)
         self.stdout.write(self.style.SUCCESS(f"{created} created, {updated} updated."))
+        changed = {
+            sku: path
+            for sku, path in pictures.items()
+            if Path(Product.objects.get(sku=sku).image.name).name != path.name
+        }
+        if changed:
+            self.stdout.write(f"Saving {len(changed)} picture(s) and their thumbnails…")
+        for number, (sku, path) in enumerate(sorted(changed.items()), start=1):
+            with path.open("rb") as picture:
+                product_image_set(product=Product.objects.get(sku=sku), image=File(picture))
+            if number % 100 == 0:
+                self.stdout.write(f"  {number} of {len(changed)}")
+        if changed:
+            self.stdout.write(self.style.SUCCESS(f"{len(changed)} picture(s) saved."))
 
 
 def parse_row(record: dict[str, str]) -> ProductRow:
@@ -116,6 +140,24 @@ def parse_row(record: dict[str, str]) -> ProductRow:
         lead_time_days=_whole_number(value, "lead_time_days", default=14),
         description=value["description"],
     )
+
+
+def picture_path(record: dict[str, str], folder: Path, *, sku: str) -> Path | None:
+    """The row's picture, checked to be a file Pillow reads; None when it has none."""
+    text = (record.get(IMAGE_COLUMN) or "").strip()
+    if not text:
+        return None
+    if problem := text_problem(text):
+        raise ValueError(f"SKU {sku}: {IMAGE_COLUMN} {problem}")
+    path = folder / text
+    try:
+        with Image.open(path) as picture:
+            picture.verify()
+    except FileNotFoundError:
+        raise ValueError(f"SKU {sku}: no picture at {text!r}") from None
+    except (OSError, SyntaxError, ValueError):
+        raise ValueError(f"SKU {sku}: {text!r} is not a picture Pillow can read") from None
+    return path
 
 
 def _whole_number(value: dict[str, str], column: str, *, default: int) -> int:
