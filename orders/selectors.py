@@ -309,6 +309,11 @@ def order_email_facts(*, order: Order, lines: Iterable[OrderLine] = ()) -> dict[
         "any_backordered": any(line["backordered"] for line in facts),
         # What the order costs and where it goes, for the emails that list its lines.
         "total": str(sum((line.line_total for line in lines), Decimal("0.00"))),
+        "due_on_shipment": str(
+            sum((line.due for line in lines), Decimal("0.00"))
+            if order.pays_in_store
+            else Decimal("0.00")
+        ),
         "email": order.email,
         "shipping_address": order.shipping_address,
     }

@@ -12,6 +12,7 @@ from django.db.models import (
     BooleanField,
     Case,
     CharField,
+    DecimalField,
     Exists,
     Expression,
     ExpressionWrapper,
@@ -202,7 +203,6 @@ def order_place(
                     **order_email_facts(order=order, lines=lines),
                     "card_last4": order.card_last4,
                     "charged_now": str(charged),
-                    "due_on_shipment": str(sum((line.due for line in lines), Decimal("0.00"))),
                 },
             )
     except IntegrityError:
@@ -592,6 +592,10 @@ def _emails_queue_allocated(*, product: Product, served: QuerySet, units: Expres
         output_field=BooleanField(),
     )
     facts = order_email_facts_expression()
+    unit_charged = ExpressionWrapper(
+        F("unit_price") - F("backorder_unit_discount"),
+        DecimalField(max_digits=10, decimal_places=2),
+    )
     served_after = ExpressionWrapper(
         F("queued_units") - F("cancelled") - still_waiting, IntegerField()
     )
@@ -614,8 +618,16 @@ def _emails_queue_allocated(*, product: Product, served: QuerySet, units: Expres
                     sku=Value(product.sku),
                     units=units,
                     still_waiting=still_waiting,
+                    # Back-ordered units cost the price less their discount, fixed at
+                    # placement (numbers in the JSON: the templates format them).
+                    unit_price=unit_charged,
+                    amount=ExpressionWrapper(
+                        unit_charged * units, DecimalField(max_digits=12, decimal_places=2)
+                    ),
                 )
             ),
+            # The saved card the units are charged to ("" when paid outside the store).
+            card_last4=F("order__card_last4"),
         ),
     )
 

@@ -147,6 +147,7 @@ def test_reminder_once_per_period(settings, grinder, client):
     (message,) = sent("backorder-reminder")
     assert message.subject == f"Still waiting: your back-order on order {old.number}"
     assert "number 1 in the queue" in message.body and "cancel" in message.body
+    assert f"Order total: ${old.lines.get().line_total}." in message.body
     assert_link_works(client, message, "/orders/")
 
 

@@ -112,6 +112,18 @@ def test_a_mixed_order_charges_the_back_ordered_part_when_it_arrives(lamp, run_o
     assert payment_problems() == []
 
 
+def test_the_arrival_email_says_what_the_units_cost_and_which_card_pays(run_on_commit):
+    grinder = product_create(sku="GRINDER", name="Grinder", price="100.00")
+    grinder.backorder_discount_percent = 10
+    grinder.save(update_fields=["backorder_discount_percent"])
+    order_checkout_create({grinder: 2})
+    mail.outbox.clear()
+    receive(grinder, 2, run_on_commit)
+    (email,) = [m for m in mail.outbox if "reserved" in m.subject or "arrived" in m.body]
+    assert "2 × Grinder (SKU GRINDER) at $90.00: $180.00" in email.body
+    assert "charging this to your card ending 4242" in email.body
+
+
 def test_the_back_order_discount_is_charged_off_the_back_ordered_units_only(run_on_commit):
     grinder = product_create(sku="GRINDER", price="100.00", on_hand=1)
     grinder.backorder_discount_percent = 10
