@@ -1,6 +1,7 @@
 """What a newcomer read and found wanting (issue 11, 'What was seen'): each page says
 plainly what happens, and never contradicts itself."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -146,3 +147,19 @@ def test_shipped_and_cancelled_emails_say_what_the_order_costs_now(client, run_o
     )
     assert "the order's total is now $40.00" in cancelled.body
     assert "Order total: $40.00" in shipped.body and "1 Queue Street" in shipped.body
+
+
+# Words of the store's engine, not of its shoppers.
+JARGON = ["allocated", "allocate", "What checkout would do", "backordered"]
+
+
+def test_no_shopper_page_speaks_the_engines_words(client, run_on_commit):
+    kettle = product_create(sku="KETTLE", name="Kettle", on_hand=1)
+    order = order_create({kettle: 2})  # one reserved, one waiting
+    client.post("/cart/add/", {"product_id": kettle.pk, "quantity": 2})
+    pages = ["/", kettle.get_absolute_url(), "/cart/", "/checkout/", order.get_absolute_url()]
+    for url in pages:
+        html = client.get(url).content.decode()
+        text = re.sub(r"<[^>]+>", " ", html.split("<main", 1)[1])  # what a shopper reads
+        for word in JARGON:
+            assert word not in text, f"{url} says {word!r}"

@@ -76,7 +76,9 @@ def test_backorder_journey_from_catalog_to_allocation(page: Page, tmp_path):
 
         page.reload()
         expect(page.get_by_test_id("order-status")).to_have_text("Ready to ship")
-        expect(row.locator(".line-state")).to_have_text(f"{QUANTITY} allocated, ready to ship")
+        expect(row.locator(".line-state")).to_have_text(
+            f"{QUANTITY} reserved for you, ready to ship"
+        )
         expect(row).not_to_contain_text("Place in queue")
         [line] = page.evaluate(STATUS_JSON)["lines"]
         assert line["quantity"] == QUANTITY

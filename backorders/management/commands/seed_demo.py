@@ -43,6 +43,35 @@ CATALOG = [
 ]
 
 
+# What a shopper reads on each demo product's page.
+DESCRIPTIONS = {
+    "BREW-KETTLE": "A 0.9 litre stainless kettle with a slim gooseneck spout, for a slow, "
+    "even pour over coffee grounds. Works on gas, electric and induction hobs.",
+    "BREW-GRINDER": "Conical steel burrs with 40 click settings, from espresso-fine to "
+    "French-press coarse. Grinds 30 g of beans in under a minute without heating them.",
+    "BREW-SCALE": "Weighs to 0.1 g up to 2 kg, with a built-in timer for timing the bloom "
+    "and the pour. Charges over USB-C and runs for a month between charges.",
+    "BREW-DRIPPER": "A glazed ceramic cone for one to two cups, with spiral ribs that let "
+    "the coffee breathe. Takes size 02 paper filters.",
+    "BREW-FILTERS": "One hundred unbleached paper filters, size 02, rinsed clean of any "
+    "paper taste. Fits most cone drippers.",
+    "KIT-KNIFE": "A 21 cm chef's knife forged from one piece of carbon-rich stainless "
+    "steel, balanced at the bolster, with a riveted walnut handle.",
+    "KIT-BOARD": "End-grain maple blocks glued into a 40 × 30 cm board that is kind to "
+    "knife edges and heals its own cuts. Oiled by hand.",
+    "KIT-PAN": "A 28 cm carbon steel pan that heats fast and turns non-stick with use. "
+    "Pre-seasoned, ready for the hob, the oven and the campfire.",
+    "KIT-TIMER": "A wind-up 60 minute timer with a clear ring at the end. No batteries, no apps.",
+    "OUT-STOVE": "A 90 g canister stove that boils a litre of water in four minutes and "
+    "folds into its own mug-sized case.",
+    "OUT-MUG": "A double-walled steel mug that keeps tea hot for two hours, with a "
+    "sliding lid that does not leak in a pack.",
+    "OUT-LANTERN": "A rechargeable lantern with three brightness levels and a warm "
+    "light, up to 40 hours on its lowest setting. Hangs or stands.",
+    "OUT-TENT": "A two-person tent of 1.6 kg with two doors and two porches, pitched "
+    "in five minutes. Waterproof to 3,000 mm.",
+}
+
 # A colour per demo category: the drawn pictures tell the aisles apart.
 CATEGORY_COLOURS = {"Coffee gear": "#8a5a3b", "Kitchen": "#3b6e8a", "Outdoor": "#4f7a3b"}
 
@@ -82,7 +111,7 @@ class Command(StoreCommand):
                         backorder_policy=policy,
                         backorder_limit=limit,
                         lead_time_days=lead,
-                        description=f"{name}: a demo product of the Backorder Storefront.",
+                        description=DESCRIPTIONS[sku],
                         # The source article's incentive: 10% off what is back-ordered.
                         backorder_discount_percent=10 if sku == "BREW-GRINDER" else 0,
                     )
