@@ -1,43 +1,18 @@
-"""The two journeys of a shopper and a customer (issue 11), at phone and desktop
-width, with a screenshot of every step and no page scrolling sideways."""
+"""The journeys of a shopper and a customer (issue 11), at phone and desktop width;
+every step is checked and screenshotted by tests.browser.conftest.Journey."""
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from orders.models import Order
-from tests.browser.conftest import card_fill, screenshot_on_failure
+from tests.browser.conftest import DESKTOP, PHONE, Journey, card_fill, screenshot_on_failure
 from tests.factories import order_checkout_create, product_create
 
 pytestmark = pytest.mark.browser
 
-WIDTHS = [390, 1280]
-
-
-# Visible text past the right edge of the window.
-CLIPPED = """[...document.querySelectorAll("main td, main th, main p, main a, main button")]
-  .filter(e => e.offsetParent !== null && e.getBoundingClientRect().width > 1)
-  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
-  .map(e => e.textContent.trim().slice(0, 30))"""
-
-
-class Steps:
-    """Screenshots of each step, and the page must fit its width at every one."""
-
-    def __init__(self, page: Page, folder: Path, width: int):
-        self.page, self.folder, self.width, self.count = page, folder, width, 0
-
-    def __call__(self, name: str) -> None:
-        self.count += 1
-        path = self.folder / f"{self.count:02d}-{name}-{self.width}.png"
-        self.page.screenshot(path=str(path), full_page=True)
-        scroll = self.page.evaluate("document.documentElement.scrollWidth")
-        assert scroll <= self.width, f"{name} scrolls sideways at {self.width} px"
-        # Nor is anything cut off inside a box that scrolls (a table's last column).
-        clipped = self.page.evaluate(CLIPPED)
-        assert clipped == [], f"{name} at {self.width} px cuts off {clipped}"
+VIEWPORTS = pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390", "1280"])
 
 
 def cards(page: Page):
@@ -56,13 +31,12 @@ def store(db):
     }
 
 
-@pytest.mark.parametrize("width", WIDTHS)
+@VIEWPORTS
 def test_a_shopper_browses_searches_sorts_filters_and_buys_a_mix(
-    page: Page, tmp_path, width, store
+    page: Page, tmp_path, viewport, store, request
 ):
-    page.set_viewport_size({"width": width, "height": 900})
-    step = Steps(page, tmp_path, width)
-    with screenshot_on_failure(page, tmp_path / f"shopper-{width}-failure.png"):
+    step = Journey(page, request.node.name, viewport).step
+    with screenshot_on_failure(page, tmp_path / "failure.png"):
         page.goto("/")
         expect(cards(page)).to_have_count(3)
         step("catalog")
@@ -115,16 +89,15 @@ def test_a_shopper_browses_searches_sorts_filters_and_buys_a_mix(
     }
 
 
-@pytest.mark.parametrize("width", WIDTHS)
+@VIEWPORTS
 def test_a_customer_finds_the_order_cancels_one_unit_switches_shipping_and_follows_the_email(
-    page: Page, tmp_path, width, store, settings
+    page: Page, tmp_path, viewport, store, settings, request
 ):
     settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     settings.EMAIL_FILE_PATH = tmp_path / "mail"
     order = order_checkout_create({store["grinder"]: 2}, email="cai@example.com")
-    page.set_viewport_size({"width": width, "height": 900})
-    step = Steps(page, tmp_path, width)
-    with screenshot_on_failure(page, tmp_path / f"customer-{width}-failure.png"):
+    step = Journey(page, request.node.name, viewport).step
+    with screenshot_on_failure(page, tmp_path / "failure.png"):
         page.goto("/orders/lookup/")
         page.get_by_label("Order number").fill(order.number)
         page.get_by_label("Email used at checkout").fill("cai@example.com")
