@@ -272,7 +272,7 @@ def test_seed_demo_is_idempotent(db, settings):
     run("seed_demo")
 
     products, categories, movements, inbounds = first_run
-    assert (products, categories) == (13, 3)
+    assert (products, categories) == (14, 3)
     assert movements > 0 and inbounds > 0
     assert seeded_rows() == first_run
     assert dict(Product.objects.values_list("sku", "on_hand")) == on_hand

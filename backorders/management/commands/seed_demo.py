@@ -29,6 +29,7 @@ INBOUND = BackorderPolicy.ALLOW_INBOUND
 CATALOG = [
     ("BREW-KETTLE", "Gooseneck kettle", "64.00", "Coffee gear", ALLOW, 0, 14, 25, None),
     ("BREW-GRINDER", "Conical burr grinder", "149.00", "Coffee gear", ALLOW, 0, 21, 0, (40, 10)),
+    ("BREW-HANDMILL", "Hand burr grinder", "59.00", "Coffee gear", ALLOW, 0, 14, 6, None),
     ("BREW-SCALE", "Drip scale with timer", "39.00", "Coffee gear", ALLOW, 0, 10, 3, (20, 6)),
     ("BREW-DRIPPER", "Ceramic pour-over dripper", "29.00", "Coffee gear", LIMITED, 5, 30, 0, None),
     ("BREW-FILTERS", "Paper filters, 100 pack", "6.50", "Coffee gear", DENY, 0, 7, 200, None),
@@ -49,6 +50,8 @@ DESCRIPTIONS = {
     "even pour over coffee grounds. Works on gas, electric and induction hobs.",
     "BREW-GRINDER": "Conical steel burrs with 40 click settings, from espresso-fine to "
     "French-press coarse. Grinds 30 g of beans in under a minute without heating them.",
+    "BREW-HANDMILL": "Steel burrs in a hand-cranked aluminium body: 20 g of beans in "
+    "about a minute, quietly, anywhere. Travels in a coat pocket.",
     "BREW-SCALE": "Weighs to 0.1 g up to 2 kg, with a built-in timer for timing the bloom "
     "and the pour. Charges over USB-C and runs for a month between charges.",
     "BREW-DRIPPER": "A glazed ceramic cone for one to two cups, with spiral ribs that let "
@@ -132,6 +135,9 @@ class Command(StoreCommand):
                         expected_date=today + datetime.timedelta(days=days),
                         reference=reference,
                     )
+        # The source article's other lever: while the grinder waits, the hand grinder is
+        # in stock now.
+        products["BREW-GRINDER"].alternatives.add(products["BREW-HANDMILL"])
         pictureless = [products[row[0]] for row in CATALOG if not products[row[0]].image]
         if pictureless:
             self.stdout.write(f"Drawing {len(pictureless)} demo product pictures…")
