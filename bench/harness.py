@@ -193,11 +193,13 @@ def database_settle(*tables: str) -> None:
 def publishing_off() -> Iterator[None]:
     """No task is published after commit: the benchmark calls the services itself.
     Without a broker the bench runs tasks in-process, so a publish left on would run its
-    task inside the timing (orders.promises: re-dating the queue, telling customers)."""
+    task inside the timing (orders.promises: re-dating the queue, telling customers;
+    orders.services: charging what a fill batch allocated)."""
     with (
         mock.patch("backorders.services.enqueue_on_commit"),
         mock.patch("notifications.services.enqueue_on_commit"),
         mock.patch("orders.promises.enqueue_on_commit"),
+        mock.patch("orders.services.enqueue_on_commit"),
     ):
         yield
 

@@ -104,7 +104,10 @@ FLOOR_STATEMENTS = [
                   'ships_ready_now', o.shipping_preference = 'ship_ready_now',
                   'served', jsonb_build_array(jsonb_build_object(
                       'name', p.name, 'sku', p.sku, 'units', fill.units,
-                      'still_waiting', line.backordered)),
+                      'still_waiting', line.backordered,
+                      'unit_price', line.unit_price - line.backorder_unit_discount,
+                      'amount', (line.unit_price - line.backorder_unit_discount) * fill.units)),
+                  'card_last4', o.card_last4,
                   'ships_now', o.shipping_preference = 'ship_ready_now' OR NOT EXISTS (
                       SELECT 1 FROM orders_orderline AS other
                       WHERE other.order_id = o.id AND other.backordered > 0)),

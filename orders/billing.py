@@ -342,7 +342,7 @@ def _allocate_on_commit(product_ids) -> None:
         enqueue_on_commit(backorders_allocate_task, product_id)
 
 
-def orders_with_charges_due(*, product_id: int | None = None) -> list[int]:
+def orders_with_charges_due(*, line_ids: list[int] | None = None) -> list[int]:
     """Orders paying in the store with allocated units not yet charged, not held for
     another card and with no charge in flight: what the charge tasks work on."""
     pending = Payment.objects.filter(order=OuterRef("order_id"), status=Payment.Status.PENDING)
@@ -351,8 +351,8 @@ def orders_with_charges_due(*, product_id: int | None = None) -> list[int]:
         paid__lt=F("allocated") + F("shipped") - F("returned"),
         order__payment_due_by=None,
     ).exclude(Q(order__payment_method="") | Q(Exists(pending)))
-    if product_id is not None:
-        lines = lines.filter(product_id=product_id)
+    if line_ids is not None:  # just these (a fill batch's), not every line
+        lines = lines.filter(pk__in=line_ids)
     return sorted(set(lines.values_list("order_id", flat=True)))
 
 

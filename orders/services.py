@@ -570,10 +570,11 @@ def order_lines_fill_from_queue(*, product_id: int, batch_size: int) -> int:
                 allocated=F("allocated") + partial_units,
                 backordered=F("backordered") - partial_units,
             )
-        # The units served are charged before they can ship (orders.billing).
-        from orders.tasks import product_charges_due_task  # tasks import this module
+        # The units served are charged before they can ship (orders.billing): the task
+        # looks at these lines only, however long the product's queue was.
+        from orders.tasks import lines_charges_due_task  # tasks import this module
 
-        enqueue_on_commit(product_charges_due_task, product_id)
+        enqueue_on_commit(lines_charges_due_task, [pk for pk, _, _ in fills])
         return allocated
 
 

@@ -45,10 +45,10 @@ def promises_sweep() -> int:
     return len(product_ids)
 
 
-@shared_task(name="orders.tasks.product_charges_due", **_RETRY)
-def product_charges_due_task(product_id: int) -> int:
-    """After a product's back-orders are filled: one charge task per order served."""
-    order_ids = orders_with_charges_due(product_id=product_id)
+@shared_task(name="orders.tasks.lines_charges_due", **_RETRY)
+def lines_charges_due_task(line_ids: list[int]) -> int:
+    """After a fill batch: one charge task per order it served that pays in the store."""
+    order_ids = orders_with_charges_due(line_ids=line_ids)
     for order_id in order_ids:
         order_charge_due_task.delay(order_id)
     return len(order_ids)
