@@ -22,6 +22,8 @@ def shop(page: Page, *products) -> None:
         page.goto(product.get_absolute_url())
         page.get_by_label("Quantity").fill(str(quantity))
         page.get_by_role("button", name=re.compile("Add to cart|Back-order")).click()
+        # Wait for the cart, as a shopper does: going on at once aborts its request.
+        expect(page.get_by_role("status")).to_contain_text(f"{product.name}: {quantity} in")
     page.get_by_role("link", name="Check out").click()
     page.get_by_label("Email").fill("pat@example.com")
     page.get_by_label("Full name").fill("Pat Payer")
