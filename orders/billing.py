@@ -22,13 +22,14 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from catalog.services import products_lock, stock_release
+from catalog.services import stock_release
 from core.broker import enqueue_on_commit
 from notifications.services import email_queue
 from orders.exceptions import NothingToReturn, OrderError
 from orders.models import Order, OrderLine
 from orders.promises import date_told, etas_refresh_on_commit
 from orders.selectors import order_by_checkout_key, order_email_facts, order_email_greeting
+from orders.services import cancellation_tell, order_lines_lock, order_place
 from payments.exceptions import PaymentDeclined, PaymentInProgress
 from payments.models import Payment
 from payments.providers import CardInput, SavedMethod
@@ -56,8 +57,6 @@ def order_checkout(
     as the page showed them), then place the order, all before or after the stock
     transaction, never inside it. A declined card raises PaymentDeclined and leaves
     nothing behind; a placement that refuses (stock changed) refunds the charge."""
-    from orders.services import order_place  # services build on this module
-
     checkout_key = placement.get("checkout_key", "")
     if placed := order_by_checkout_key(key=checkout_key):
         return placed
@@ -114,15 +113,14 @@ def _checkout_charge_void(charge: Payment) -> None:
     """The order was not placed: give the checkout charge back in full, now."""
     with transaction.atomic():
         refunds = refunds_claim(
-            order_id=None,
-            charges=[charge],
+            charges=Payment.objects.filter(pk=charge.pk),
             amount=charge.amount,
             key=f"checkout-void:{charge.pk}",
             units={},
             reason="The order was not placed.",
         )
     for refund in refunds:
-        _call_and_record(refund)
+        _settle(refund, payment_call(payment=refund))
 
 
 def order_charge_due(*, order_id: int) -> Payment | None:
@@ -134,7 +132,7 @@ def order_charge_due(*, order_id: int) -> Payment | None:
     if order is None or not order.pays_in_store:
         return None
     with transaction.atomic():
-        _, lines = _lines_lock(order)
+        _, lines = order_lines_lock(order)
         if order.payment_due_by is not None:
             return None  # the card failed: the customer pays on the order page
         charge = _charge_claim(order, lines, key="charge", off_session=True)
@@ -148,7 +146,7 @@ def order_pay_due(*, order: Order, card: CardInput) -> Payment:
     card, on the order page; that card becomes the saved one."""
     method = payment_method_save(email=order.email, card=card)
     with transaction.atomic():
-        _, lines = _lines_lock(order)
+        _, lines = order_lines_lock(order)
         charge = _charge_claim(order, lines, key="pay", off_session=False, method=method)
         if charge is None:
             raise OrderError("Nothing is due on this order now.")
@@ -157,13 +155,6 @@ def order_pay_due(*, order: Order, card: CardInput) -> Payment:
         payment_abandon(payment=charge)
         raise PaymentDeclined(outcome.error)
     return _charge_settle(charge, outcome)
-
-
-def _lines_lock(order: Order) -> tuple[dict, list[OrderLine]]:
-    products = products_lock(product_ids=order.lines.values_list("product_id", flat=True))
-    lines = list(order.lines.order_by("pk").select_for_update(of=("self",)))
-    order.refresh_from_db()
-    return products, lines
 
 
 def _charge_claim(
@@ -201,7 +192,7 @@ def _charge_settle(charge: Payment, outcome: Outcome) -> Payment:
     order is held for another card and the customer is told."""
     with transaction.atomic():
         order = charge.order
-        _, lines = _lines_lock(order)
+        _, lines = order_lines_lock(order)
         if not payment_record(payment=charge, outcome=outcome):
             return charge
         if outcome.ok:
@@ -238,10 +229,15 @@ def _charge_settle(charge: Payment, outcome: Outcome) -> Payment:
     return charge
 
 
-def _call_and_record(payment: Payment) -> None:
-    outcome = payment_call(payment=payment)
-    with transaction.atomic():
-        payment_record(payment=payment, outcome=outcome)
+def _settle(payment: Payment, outcome: Outcome) -> None:
+    """Record a provider call's outcome, with its effect: a charge for an order's units
+    pays them (or holds them); a refund, or a checkout charge with no order yet, is
+    only recorded (a refund's effect was applied when it was claimed)."""
+    if payment.kind == Payment.Kind.CHARGE and payment.order_id is not None:
+        _charge_settle(payment, outcome)
+    else:
+        with transaction.atomic():
+            payment_record(payment=payment, outcome=outcome)
 
 
 def order_line_return(*, line: OrderLine, units: int, reason: str) -> Decimal:
@@ -250,7 +246,7 @@ def order_line_return(*, line: OrderLine, units: int, reason: str) -> Decimal:
     if not reason.strip():
         raise OrderError("Give the reason for the return: the customer is told it.")
     with transaction.atomic():
-        _, lines = _lines_lock(line.order)
+        _, lines = order_lines_lock(line.order)
         line = next(row for row in lines if row.pk == line.pk)
         returnable = line.shipped - line.returned
         if not 1 <= units <= returnable:
@@ -261,7 +257,9 @@ def order_line_return(*, line: OrderLine, units: int, reason: str) -> Decimal:
         refunds = []
         if line.order.pays_in_store:
             refunds = refunds_claim(
-                order_id=line.order_id,
+                charges=line.order.payments.filter(
+                    kind=Payment.Kind.CHARGE, status=Payment.Status.SUCCEEDED
+                ),
                 amount=amount,
                 key=f"return:{line.pk}.{line.returned + units}",
                 units={line.pk: units},
@@ -294,7 +292,7 @@ def payment_holds_expire() -> int:
     released = 0
     for order in Order.objects.filter(payment_due_by__lt=today).exclude(Exists(pending)):
         with transaction.atomic():
-            products, lines = _lines_lock(order)
+            products, lines = order_lines_lock(order)
             if order.payment_due_by is None or order.payment_due_by >= today:
                 continue  # paid meanwhile
             if order.payments.filter(status=Payment.Status.PENDING).exists():
@@ -306,30 +304,25 @@ def payment_holds_expire() -> int:
                 stock_release(product=products[line.product_id], entries=[(units, line.reference)])
                 line.allocated -= units
                 line.cancelled += units
-                cancelled.append({"name": products[line.product_id].name, "units": units})
+                cancelled.append({"name": line.product.name, "units": units})
             OrderLine.objects.bulk_update(unpaid, ["allocated", "cancelled"])
             order.payment_due_by = None
             order.save(update_fields=["payment_due_by"])
             _allocate_on_commit({line.product_id for line in unpaid})
             etas_refresh_on_commit(product_ids=[line.product_id for line in unpaid])
             if cancelled:
-                for line in lines:
-                    line.order, line.product = order, products[line.product_id]
-                email_queue(
-                    key=f"payment-hold-expired:{order.pk}:"
-                    + "-".join(f"{line.pk}.{line.cancelled}" for line in unpaid),
-                    to=order.email,
-                    event="backorder_cancelled",
-                    context={
-                        **order_email_facts(order=order, lines=lines),
-                        "cancelled": cancelled,
-                        "by_staff": True,
-                        "reason": (
-                            "We could not take payment for them by "
-                            f"{date_told(today - datetime.timedelta(days=1))}, so they have "
-                            "gone to the next customer waiting."
-                        ),
-                    },
+                cancellation_tell(
+                    order=order,
+                    lines=lines,
+                    event_prefix="payment-hold-expired",
+                    cancelled_lines=unpaid,
+                    cancelled=cancelled,
+                    by_staff=True,
+                    reason=(
+                        "We could not take payment for them by "
+                        f"{date_told(today - datetime.timedelta(days=1))}, so they have "
+                        "gone to the next customer waiting."
+                    ),
                 )
                 released += 1
     return released
@@ -371,12 +364,7 @@ def payments_stalled_resume() -> int:
         status=Payment.Status.PENDING, created_at__lt=stalled_before
     )
     for payment in stalled.order_by("pk"):
-        if payment.kind == Payment.Kind.REFUND:
-            _call_and_record(payment)
-        elif payment.order_id is not None:
-            _charge_settle(payment, payment_call(payment=payment))
-        else:
-            _call_and_record(payment)
+        _settle(payment, payment_call(payment=payment))
         resumed += 1
     orphans = Payment.objects.filter(
         kind=Payment.Kind.CHARGE,
@@ -403,10 +391,5 @@ def payment_event_reconcile(*, kind: str, key: str, provider_id: str, error: str
     if payment is None or payment.idempotency_key != key:
         return False  # settled already by its own call, or not ours
     ok = kind in ("payment_intent.succeeded", "refund.created", "refund.updated") and not error
-    outcome = Outcome(ok=ok, provider_id=provider_id, error=error)
-    if payment.kind == Payment.Kind.CHARGE and payment.order_id is not None:
-        _charge_settle(payment, outcome)
-    else:
-        with transaction.atomic():
-            payment_record(payment=payment, outcome=outcome)
+    _settle(payment, Outcome(ok=ok, provider_id=provider_id, error=error))
     return True

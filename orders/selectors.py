@@ -234,6 +234,13 @@ class OrderMoney:
         }
 
 
+def order_due_on_shipment(*, order: Order, lines: Iterable[OrderLine]) -> Decimal:
+    """What is still to be charged for the order's units not yet paid; nothing for an
+    order paid outside the store."""
+    zero = Decimal("0.00")
+    return sum((line.due for line in lines), zero) if order.pays_in_store else zero
+
+
 def order_money(*, order: Order) -> OrderMoney:
     """The order's money in plain figures: one query over its payments (the lines
     prefetched or loaded once)."""
@@ -250,7 +257,7 @@ def order_money(*, order: Order) -> OrderMoney:
         # SQLite's sums come back without the column's places.
         paid=sums["paid"].quantize(CENT),
         refunded=sums["refunded"].quantize(CENT),
-        due_on_shipment=(sum((line.due for line in lines), zero) if order.pays_in_store else zero),
+        due_on_shipment=order_due_on_shipment(order=order, lines=lines),
     )
 
 
@@ -309,11 +316,7 @@ def order_email_facts(*, order: Order, lines: Iterable[OrderLine] = ()) -> dict[
         "any_backordered": any(line["backordered"] for line in facts),
         # What the order costs and where it goes, for the emails that list its lines.
         "total": str(sum((line.line_total for line in lines), Decimal("0.00"))),
-        "due_on_shipment": str(
-            sum((line.due for line in lines), Decimal("0.00"))
-            if order.pays_in_store
-            else Decimal("0.00")
-        ),
+        "due_on_shipment": str(order_due_on_shipment(order=order, lines=lines)),
         "email": order.email,
         "shipping_address": order.shipping_address,
     }

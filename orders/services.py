@@ -226,12 +226,13 @@ def _purchase_problems(products: Mapping[int, Product], quantities: Mapping[int,
     return problems
 
 
-def _order_lines_lock(order: Order) -> tuple[dict, list[OrderLine]]:
-    """Lock the order's products, then its lines, and re-read what may have changed."""
+def order_lines_lock(order: Order) -> tuple[dict, list[OrderLine]]:
+    """Lock the order's products, then its lines, and re-read the order (its shipping
+    preference, card and payment hold may have changed) and its lines."""
     product_ids = order.lines.values_list("product_id", flat=True)
     products = products_lock(product_ids=product_ids)
     lines = list(order.lines.order_by("pk").select_for_update(of=("self",)))
-    order.refresh_from_db(fields=["shipping_preference"])
+    order.refresh_from_db()
     for line in lines:
         line.order, line.product = order, products[line.product_id]
     return products, lines
@@ -240,7 +241,7 @@ def _order_lines_lock(order: Order) -> tuple[dict, list[OrderLine]]:
 def order_ship(*, order: Order) -> int:
     """Ship every allocated unit of the order; returns the units shipped."""
     with transaction.atomic():
-        products, lines = _order_lines_lock(order)
+        products, lines = order_lines_lock(order)
         waiting = any(line.backordered for line in lines)
         if order.shipping_preference == ShippingPreference.SHIP_ALL_TOGETHER and waiting:
             raise OrderNotReady(
@@ -320,7 +321,7 @@ def order_shipping_preference_set(*, order: Order, preference: str) -> None:
     if preference not in ShippingPreference.values:
         raise OrderError(f"Unknown shipping preference {preference!r}.")
     with transaction.atomic():
-        _, lines = _order_lines_lock(order)
+        _, lines = order_lines_lock(order)
         if all(line.settled for line in lines):
             raise OrderError(f"Order {order.number} has nothing left to ship.")
         order.shipping_preference = ShippingPreference(preference)
@@ -339,7 +340,7 @@ def order_cancel_backorders(
     by staff (with the reason they give the customer); with `units`, only that many of
     one line's (the rest keep their place in the queue). Returns units cancelled."""
     with transaction.atomic():
-        products, lines = _order_lines_lock(order)
+        products, lines = order_lines_lock(order)
         cancelling = [line for line in lines if line.pk in line_ids and line.backordered]
         if not cancelling or len(cancelling) < len(set(line_ids)):
             raise NothingToCancel("That line has no back-ordered units to cancel.")
@@ -366,20 +367,43 @@ def order_cancel_backorders(
         )
         # The lines behind move up.
         etas_refresh_on_commit(product_ids=[line.product_id for line in cancelling])
-        # Each line with the units cancelled from it so far names the event.
-        email_queue(
-            key=f"backorder-cancelled:{order.pk}:"
-            + "-".join(f"{line.pk}.{line.cancelled}" for line in cancelling),
-            to=order.email,
-            event="backorder_cancelled",
-            context={
-                **order_email_facts(order=order, lines=lines),
-                "cancelled": cancelled,
-                "by_staff": by_staff,
-                "reason": reason,
-            },
+        cancellation_tell(
+            order=order,
+            lines=lines,
+            event_prefix="backorder-cancelled",
+            cancelled_lines=cancelling,
+            cancelled=cancelled,
+            by_staff=by_staff,
+            reason=reason,
         )
     return sum(item["units"] for item in cancelled)
+
+
+def cancellation_tell(
+    *,
+    order: Order,
+    lines: list[OrderLine],
+    event_prefix: str,
+    cancelled_lines: list[OrderLine],
+    cancelled: list[dict],
+    by_staff: bool,
+    reason: str,
+) -> None:
+    """Email the customer which units of the order were cancelled and why, with what
+    the order costs now. Each line with the units cancelled from it so far names the
+    event, so a second write of the same cancellation sends nothing more."""
+    email_queue(
+        key=f"{event_prefix}:{order.pk}:"
+        + "-".join(f"{line.pk}.{line.cancelled}" for line in cancelled_lines),
+        to=order.email,
+        event="backorder_cancelled",
+        context={
+            **order_email_facts(order=order, lines=lines),
+            "cancelled": cancelled,
+            "by_staff": by_staff,
+            "reason": reason,
+        },
+    )
 
 
 # The window in which one request to list orders sends one email: more requests in it
@@ -433,7 +457,7 @@ def delay_notice_answer(*, order: Order, notice_id: int, answer: str) -> DelayNo
     if not DelayNotice.objects.filter(pk=notice_id, line__order=order).exists():
         raise OrderError("There is no such delay notice on this order.")
     with transaction.atomic():
-        _, lines = _order_lines_lock(order)
+        _, lines = order_lines_lock(order)
         notice = DelayNotice.objects.select_for_update(of=("self",)).get(pk=notice_id)
         line = next(line for line in lines if line.pk == notice.line_id)
         if not notice.is_open:
@@ -472,7 +496,7 @@ def delay_notices_expire() -> tuple[int, int]:
     consented = cancelled = 0
     for notice_id, order in due.order_by("pk").values_list("pk", "line__order"):
         with transaction.atomic():
-            _, lines = _order_lines_lock(Order.objects.get(pk=order))
+            _, lines = order_lines_lock(Order.objects.get(pk=order))
             notice = (
                 DelayNotice.objects.select_for_update(of=("self",))
                 .filter(pk=notice_id, outcome=DelayNotice.Outcome.OPEN)

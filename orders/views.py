@@ -343,14 +343,19 @@ def _first_error(form) -> str:
     )
 
 
+def _stripe_or_404():
+    gateway = provider()
+    if gateway.name != "stripe":
+        raise Http404("Stripe is not configured.")
+    return gateway
+
+
 @csrf_exempt  # Stripe signs the request instead
 @require_POST
 def stripe_webhook_view(request):
     """Stripe tells of payments and refunds: a verified event settles any row left
     pending. An unverified one changes nothing."""
-    gateway = provider()
-    if gateway.name != "stripe":
-        raise Http404("Stripe is not configured.")
+    gateway = _stripe_or_404()
     try:
         event = gateway.event_verify(
             payload=request.body, signature=request.headers.get("Stripe-Signature", "")
@@ -372,9 +377,7 @@ CARD_SETUPS_PER_TEN_MINUTES = 30
 def stripe_card_setup_view(request):
     """Stripe.js asks for a SetupIntent before it confirms the card the shopper typed
     (CSRF-checked like every POST, and rate limited per client)."""
-    gateway = provider()
-    if gateway.name != "stripe":
-        raise Http404("Stripe is not configured.")
+    gateway = _stripe_or_404()
     field = Order._meta.get_field("email").formfield()
     try:
         email = field.clean(request.POST.get("email", ""))

@@ -3,13 +3,14 @@ any transaction, record its outcome. The callers (orders) decide what moves and 
 its effect on their rows in the transaction that records it."""
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.broker import enqueue_on_commit
@@ -123,33 +124,22 @@ def payment_abandon(*, payment: Payment) -> None:
 
 
 def refunds_claim(
-    *,
-    order_id: int | None,
-    amount: Decimal,
-    key: str,
-    units: Mapping[int, int],
-    reason: str,
-    charges: Sequence[Payment] | None = None,
+    *, charges: QuerySet, amount: Decimal, key: str, units: Mapping[int, int], reason: str
 ) -> list[Payment]:
-    """Claim refunds of `amount` against the order's charges (or these), newest
-    first, each no more than what is left of its charge; in the caller's transaction.
-    Nothing when the event is claimed already."""
-    if charges is None:
-        charges = Payment.objects.filter(
-            order_id=order_id, kind=Payment.Kind.CHARGE, status=Payment.Status.SUCCEEDED
-        ).order_by("-pk")
+    """Claim refunds of `amount` against these charges, newest first, each no more than
+    what is left of its charge (one query reads what each has left); in the caller's
+    transaction. Nothing when the event is claimed already."""
+    unrefunded = ~Q(refunds__status=Payment.Status.FAILED)
+    charges = charges.annotate(
+        refunded=Coalesce(Sum("refunds__amount", filter=unrefunded), Decimal("0"))
+    ).order_by("-pk")
     claimed, left = [], amount
     for charge in charges:
-        if left <= 0:
-            break
-        refunded = charge.refunds.exclude(status=Payment.Status.FAILED).aggregate(s=Sum("amount"))[
-            "s"
-        ] or Decimal("0")
-        share = min(left, charge.amount - refunded)
+        share = min(left, charge.amount - charge.refunded)
         if share <= 0:
             continue
         refund = payment_claim(
-            order_id=order_id,
+            order_id=charge.order_id,
             kind=Payment.Kind.REFUND,
             amount=share,
             key=f"{key}:{charge.pk}",
@@ -161,6 +151,8 @@ def refunds_claim(
             return []
         claimed.append(refund)
         left -= share
+        if left <= 0:
+            break
     if left > 0:
         raise PaymentError(f"Only {amount - left} of {amount} was charged and can be refunded.")
     return claimed

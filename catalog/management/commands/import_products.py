@@ -80,16 +80,17 @@ class Command(StoreCommand):
         self.stdout.write(f"Importing {len(rows)} product(s)…")
         created, updated = products_import(rows=rows)
         self.stdout.write(self.style.SUCCESS(f"{created} created, {updated} updated."))
+        products = Product.objects.in_bulk(list(pictures), field_name="sku")
         changed = {
             sku: path
             for sku, path in pictures.items()
-            if Path(Product.objects.get(sku=sku).image.name).name != path.name
+            if Path(products[sku].image.name).name != path.name
         }
         if changed:
             self.stdout.write(f"Saving {len(changed)} picture(s) and their thumbnails…")
         for number, (sku, path) in enumerate(sorted(changed.items()), start=1):
             with path.open("rb") as picture:
-                product_image_set(product=Product.objects.get(sku=sku), image=File(picture))
+                product_image_set(product=products[sku], image=File(picture))
             if number % 100 == 0:
                 self.stdout.write(f"  {number} of {len(changed)}")
         if changed:
