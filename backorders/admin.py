@@ -62,7 +62,7 @@ class ProductStockAdmin(ReadOnlyAdmin):
         return [receive, *super().get_urls()]
 
     def receive_view(self, request, product_id: int):
-        if not request.user.has_perm("catalog.change_product"):
+        if not request.user.has_perm("backorders.receive_stock"):
             raise PermissionDenied
         product = get_object_or_404(ProductStock, pk=product_id)
         form = ReceiveStockForm(request.POST or None)
@@ -231,7 +231,7 @@ class QueuedBackorderAdmin(admin.ModelAdmin):
         order_line_reprioritize(line_id=obj.pk, priority=obj.priority)
 
     def has_cancel_permission(self, request) -> bool:
-        return request.user.has_perm("orders.change_order")
+        return request.user.has_perm("backorders.manage_queue")
 
     @admin.action(description="Cancel the selected back-orders…", permissions=["cancel"])
     def cancel_backorders(self, request, queryset):

@@ -13,6 +13,10 @@ class ProductStock(Product):
         proxy = True
         verbose_name = "product stock"
         verbose_name_plural = "product stock and receiving"
+        permissions = [
+            ("receive_stock", "Can receive stock, one product or a CSV of receipts"),
+            ("view_dashboard", "Can see the back-order dashboard"),
+        ]
 
 
 class InboundShipment(Inbound):
@@ -27,6 +31,9 @@ class QueuedBackorder(OrderLine):
         proxy = True
         verbose_name = "queued back-order"
         verbose_name_plural = "back-order queue"
+        permissions = [
+            ("manage_queue", "Can move back-orders to the front, cancel them, allocate now"),
+        ]
 
 
 class BackInStockSignup(models.Model):

@@ -140,7 +140,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     def return_view(self, request, order_id: int):
         """Staff take back shipped units and refund what they cost, with a reason."""
-        if not self.has_ship_permission(request):
+        if not request.user.has_perm("orders.refund_order"):
             raise PermissionDenied
         order = get_object_or_404(self.get_queryset(request), pk=order_id)
         lines = [line for line in order.lines.all() if line.shipped > line.returned]
@@ -170,7 +170,7 @@ class OrderAdmin(admin.ModelAdmin):
         )
 
     def has_ship_permission(self, request) -> bool:
-        return request.user.has_perm("orders.change_order")
+        return request.user.has_perm("orders.ship_order")
 
     @admin.action(description="Ship the ready units of the selected orders", permissions=["ship"])
     def ship_ready_units(self, request, queryset):

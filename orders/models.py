@@ -53,6 +53,10 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        permissions = [
+            ("ship_order", "Can ship orders and print pick lists"),
+            ("refund_order", "Can refund returned units"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["checkout_key"],

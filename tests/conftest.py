@@ -151,3 +151,33 @@ def stripe_provider(localstripe_server, settings):
     from payments.providers import provider
 
     return provider()
+
+
+def _staff_client(client, django_user_model, role: str | None):
+    """A logged-in staff user in `role`'s group (None: staff with no permission)."""
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(role or "nobody", password="pw", is_staff=True)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def warehouse_client(client, django_user_model):
+    from backorders.roles import WAREHOUSE
+
+    return _staff_client(client, django_user_model, WAREHOUSE)
+
+
+@pytest.fixture
+def service_client(client, django_user_model):
+    from backorders.roles import CUSTOMER_SERVICE
+
+    return _staff_client(client, django_user_model, CUSTOMER_SERVICE)
+
+
+@pytest.fixture
+def unprivileged_staff_client(client, django_user_model):
+    return _staff_client(client, django_user_model, None)

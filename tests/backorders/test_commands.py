@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
-from backorders.management.commands.seed_demo import DEMO_ADMIN
+from backorders.management.commands.seed_demo import DEMO_ADMIN, DEMO_STAFF
 from backorders.services import stock_receive
 from catalog.models import Category, Inbound, Product, StockMovement
 from catalog.policy import BackorderPolicy
@@ -305,7 +305,14 @@ def test_seed_demo_creates_admin_and_orders_only_in_debug(db, settings):
     run("seed_demo")
     assert Order.objects.count() == 3
 
-    admin = get_user_model().objects.get()
+    admin = get_user_model().objects.get(is_superuser=True)
     assert admin.username == DEMO_ADMIN[0]
-    assert admin.is_superuser and admin.is_staff
+    assert admin.is_staff
     assert admin.check_password(DEMO_ADMIN[1])
+    # One staff user per role, in its group and nothing more.
+    staff = get_user_model().objects.filter(is_superuser=False)
+    assert {
+        (user.username, user.is_staff, *user.groups.values_list("name", flat=True))
+        for user in staff
+    } == {(username, True, role) for username, role in DEMO_STAFF.items()}
+    assert all(user.check_password(user.username) for user in staff)

@@ -4,11 +4,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFont
 
+from backorders.roles import CUSTOMER_SERVICE, WAREHOUSE
 from backorders.services import back_in_stock_signup, inbound_announce, stock_receive
 from catalog.models import Inbound, Product
 from catalog.policy import BackorderPolicy
@@ -20,6 +22,8 @@ from orders.selectors import cart_lines
 from payments.providers import CardInput
 
 DEMO_ADMIN = ("admin", "admin")
+# One staff user per role (backorders.roles), password = username.
+DEMO_STAFF = {"warehouse": WAREHOUSE, "service": CUSTOMER_SERVICE}
 DEMO_SHOPPER_DOMAIN = "@demo.example.com"
 DEMO_CARD = "4242 4242 4242 4242"  # the test provider's card that pays
 ALLOW, LIMITED, DENY = BackorderPolicy.ALLOW, BackorderPolicy.ALLOW_LIMITED, BackorderPolicy.DENY
@@ -177,3 +181,9 @@ class Command(StoreCommand):
         self.stdout.write(
             f"Admin: http://127.0.0.1:8000/admin/  user {username!r} password {password!r}"
         )
+        for username, role in DEMO_STAFF.items():
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                user = User.objects.create_user(username, password=username, is_staff=True)
+            user.groups.add(Group.objects.get(name=role))
+            self.stdout.write(f"       {role}: user {username!r} password {username!r}")
