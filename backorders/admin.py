@@ -1,16 +1,24 @@
+import datetime
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Window
-from django.db.models.functions import RowNumber
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
-from backorders.forms import InboundShipmentForm, ReceiveStockForm, StaffCancelForm
+from backorders.forms import (
+    InboundShipmentForm,
+    ReceiveStockForm,
+    StaffCancelForm,
+    StaffReasonForm,
+)
 from backorders.models import BackInStockSignup, InboundShipment, ProductStock, QueuedBackorder
 from backorders.services import (
+    backorders_allocate,
     inbound_announce,
     inbound_cancel,
     inbound_receive,
@@ -19,8 +27,9 @@ from backorders.services import (
 )
 from catalog.exceptions import StockError
 from core.admin import ReadOnlyAdmin
-from orders.models import QUEUE_ORDER
-from orders.services import order_line_reprioritize, order_lines_cancel_by_staff
+from orders.models import QUEUE_ORDER, Order
+from orders.selectors import queue_position
+from orders.services import order_lines_cancel_by_staff, order_lines_move_to_front
 
 
 @admin.register(ProductStock)
@@ -179,79 +188,235 @@ class InboundShipmentAdmin(admin.ModelAdmin):
         self._for_each(request, queryset, inbound_cancel, "cancelled; affected customers are told")
 
 
+class WaitingProductFilter(admin.SimpleListFilter):
+    """Only products that have a queue, so the list stays short as the catalog grows."""
+
+    title = "product"
+    parameter_name = "product__id__exact"  # the product stock list links with it
+
+    def lookups(self, request, model_admin):
+        waiting = ProductStock.objects.filter(backordered__gt=0).order_by("name", "pk")
+        return [(product.pk, f"{product.name} ({product.backordered})") for product in waiting]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(product_id=self.value())
+        return queryset
+
+
+class AgeFilter(admin.SimpleListFilter):
+    """How long the back-order has waited, in the dashboard's buckets."""
+
+    title = "waiting for"
+    parameter_name = "age"
+    BUCKETS = {"0-7": (0, 7), "8-14": (8, 14), "15-30": (15, 30), "31+": (31, None)}
+
+    def lookups(self, request, model_admin):
+        return [
+            (key, f"{low}–{high} days" if high else f"over {low - 1} days")
+            for key, (low, high) in self.BUCKETS.items()
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.BUCKETS:
+            return queryset
+        low, high = self.BUCKETS[self.value()]
+        today = timezone.localdate()
+        # queued on a day `days` ago: from that day's start to the next day's start
+        queued = {"queued_at__lt": _day_start(today - datetime.timedelta(days=low - 1))}
+        if high is not None:
+            queued["queued_at__gte"] = _day_start(today - datetime.timedelta(days=high))
+        return queryset.filter(**queued)
+
+
+def _day_start(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+class HasEtaFilter(admin.SimpleListFilter):
+    title = "date"
+    parameter_name = "eta"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Has an ETA"), ("no", "No date confirmed")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(eta__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(QueuedBackorder)
 class QueuedBackorderAdmin(admin.ModelAdmin):
-    """Each product's waiting back-orders in queue order; staff may change priority."""
+    """Each product's waiting back-orders in queue order. Staff move some to the front,
+    cancel some, or allocate available stock now; each with a reason, logged on the
+    order's timeline (the admin's action log) with who did it."""
 
     list_display = [
         "product",
         "position",
-        "order_number",
+        "order_link",
         "customer",
         "backordered",
+        "age",
+        "eta_shown",
         "priority",
-        "queued_at",
     ]
-    list_editable = ["priority"]
-    actions = ["cancel_backorders"]
-    list_filter = ["product"]
+    list_display_links = None  # nothing to edit: the order link opens the order
+    actions = ["move_to_front", "cancel_backorders", "allocate_now"]
+    list_filter = [WaitingProductFilter, AgeFilter, HasEtaFilter]
+    search_fields = ["order__email"]
     list_select_related = ["product", "order"]
-    # Product id first: priority edits save in this order, and products lock in pk order.
-    ordering = ["product_id", "-priority", "queued_at", "pk"]
-    fields = ["product", "order", "backordered", "priority", "queued_at"]
-    readonly_fields = ["product", "order", "backordered", "queued_at"]
+    ordering = ["product_id", *QUEUE_ORDER]
 
     def get_queryset(self, request):
         return (
             super()
             .get_queryset(request)
             .filter(backordered__gt=0)
-            .annotate(position=Window(RowNumber(), partition_by=F("product"), order_by=QUEUE_ORDER))
+            .annotate(position=queue_position())
         )
+
+    def get_search_results(self, request, queryset, search_term):
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        pk = Order.pk_from_number(search_term)
+        if pk is not None:
+            results |= queryset.filter(order_id=pk)
+        return results, duplicates
 
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # rows change only through the actions below
+
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_manage_permission(self, request) -> bool:
+        return request.user.has_perm("backorders.manage_queue")
 
     @admin.display(description="place in queue", ordering="position")
     def position(self, line) -> int:
         return line.position
 
-    @admin.display(description="order")
-    def order_number(self, line) -> str:
-        return line.order.number
+    @admin.display(description="order", ordering="order_id")
+    def order_link(self, line):
+        url = reverse("admin:orders_order_change", args=[line.order_id])
+        return format_html('<a href="{}">{}</a>', url, line.order.number)
 
     @admin.display(description="customer")
     def customer(self, line) -> str:
         return line.order.email
 
-    def save_model(self, request, obj, form, change):
-        order_line_reprioritize(line_id=obj.pk, priority=obj.priority)
+    @admin.display(description="waiting for", ordering="queued_at")
+    def age(self, line) -> str:
+        days = (timezone.localdate() - timezone.localdate(line.queued_at)).days
+        return f"{days} day{'s' if days != 1 else ''}"
 
-    def has_cancel_permission(self, request) -> bool:
-        return request.user.has_perm("backorders.manage_queue")
+    @admin.display(description="ETA", ordering="eta")
+    def eta_shown(self, line) -> str:
+        return f"{line.eta:%Y-%m-%d}" if line.eta else "not confirmed"
 
-    @admin.action(description="Cancel the selected back-orders…", permissions=["cancel"])
+    def _reason_asked(self, request, queryset, *, form_class, action, title, intro, submit):
+        """The page that asks for the action's reason, or None once one is given."""
+        form = form_class(request.POST if "reason" in request.POST else None)
+        if form.is_valid():
+            return None, form.cleaned_data["reason"]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "intro": intro,
+            "submit": submit,
+            "lines": queryset.order_by("product_id", *QUEUE_ORDER),
+            "form": form,
+            "action": action,
+        }
+        page = TemplateResponse(request, "admin/backorders/queue_action.html", context)
+        return page, ""
+
+    @admin.action(description="Move the selected back-orders to the front…", permissions=["manage"])
+    def move_to_front(self, request, queryset):
+        page, reason = self._reason_asked(
+            request,
+            queryset,
+            form_class=StaffReasonForm,
+            action="move_to_front",
+            title="Move back-orders to the front of the queue",
+            intro="These back-orders will be served before every other waiting one of "
+            "their product, in this order:",
+            submit="Move to the front",
+        )
+        if page:
+            return page
+        with transaction.atomic():  # the move and its record, or neither
+            moved = order_lines_move_to_front(line_ids=list(queryset.values_list("pk", flat=True)))
+            for line in moved:
+                self.log_change(
+                    request,
+                    line.order,
+                    f"Moved {line.backordered} × {line.product.name} to the front of its "
+                    f"queue. Reason: {reason}",
+                )
+        self.message_user(request, f"Moved {len(moved)} back-order(s) to the front.")
+        return None
+
+    @admin.action(description="Cancel the selected back-orders…", permissions=["manage"])
     def cancel_backorders(self, request, queryset):
         """Asks for the reason the customers will read, then cancels in one transaction."""
-        form = StaffCancelForm(request.POST if "reason" in request.POST else None)
-        if not form.is_valid():
-            context = {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "title": "Cancel back-orders",
-                "lines": queryset,
-                "form": form,
-                "action": "cancel_backorders",
-            }
-            return TemplateResponse(request, "admin/backorders/cancel_backorders.html", context)
-        units, orders = order_lines_cancel_by_staff(
-            line_ids=list(queryset.values_list("pk", flat=True)),
-            reason=form.cleaned_data["reason"],
+        page, reason = self._reason_asked(
+            request,
+            queryset,
+            form_class=StaffCancelForm,
+            action="cancel_backorders",
+            title="Cancel back-orders",
+            intro="These back-ordered units will be cancelled and each customer emailed "
+            "with your reason:",
+            submit="Cancel these back-orders",
         )
-        self.message_user(request, f"Cancelled {units} back-ordered unit(s) on {orders} order(s).")
+        if page:
+            return page
+        with transaction.atomic():
+            cancelled = order_lines_cancel_by_staff(
+                line_ids=list(queryset.values_list("pk", flat=True)), reason=reason
+            )
+            for order, units in cancelled.items():
+                self.log_change(
+                    request, order, f"Cancelled {units} waiting unit(s). Reason: {reason}"
+                )
+        self.message_user(
+            request,
+            f"Cancelled {sum(cancelled.values())} back-ordered unit(s) on {len(cancelled)} "
+            "order(s).",
+        )
+        return None
+
+    @admin.action(
+        description="Allocate available stock now to the selected lines' products…",
+        permissions=["manage"],
+    )
+    def allocate_now(self, request, queryset):
+        """Runs the fill the workers would run, at once, head of each queue first."""
+        page, reason = self._reason_asked(
+            request,
+            queryset,
+            form_class=StaffReasonForm,
+            action="allocate_now",
+            title="Allocate available stock now",
+            intro="The available stock of these back-orders' products will go to each "
+            "product's queue now, head first (not only to the selected lines):",
+            submit="Allocate now",
+        )
+        if page:
+            return page
+        products = ProductStock.objects.filter(pk__in=queryset.values("product_id")).order_by("pk")
+        for product in products:
+            units = backorders_allocate(product_id=product.pk)
+            self.log_change(
+                request, product, f"Allocated {units} unit(s) to the queue now. Reason: {reason}"
+            )
+            self.message_user(request, f"{product.sku}: allocated {units} unit(s) to its queue.")
         return None
 
 

@@ -29,6 +29,14 @@ class StaffCancelForm(forms.Form):
     )
 
 
+class StaffReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason (kept on each order's timeline)",
+        max_length=300,
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+
 class InboundShipmentForm(forms.ModelForm):
     """Staff announce an inbound, or change its date or quantity when the supplier
     slips. The rule is the service's, checked here too so that it shows on the form;

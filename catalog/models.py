@@ -151,6 +151,8 @@ class StockMovement(models.Model):
                 condition=~Q(on_hand_delta=0, allocated_delta=0), name="movement_moves_something"
             ),
         ]
+        # An order's timeline reads its lines' rows by reference.
+        indexes = [models.Index(fields=["reference"], name="movement_by_reference")]
 
     def __str__(self) -> str:
         deltas = f"on hand {self.on_hand_delta:+}, allocated {self.allocated_delta:+}"

@@ -44,6 +44,8 @@ class OutboxEmail(models.Model):
                 condition=models.Q(status="sending"),
                 name="outbox_claimed",
             ),
+            # An order's timeline and staff's search read a customer's emails.
+            models.Index(fields=["to_email", "created_at"], name="outbox_by_recipient"),
         ]
 
     def __str__(self) -> str:

@@ -1,16 +1,21 @@
+from decimal import Decimal
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils import timezone
 
 from orders.billing import order_line_return
 from orders.exceptions import OrderError
-from orders.models import DelayNotice, Order, OrderLine
-from orders.selectors import order_money
+from orders.models import DelayNotice, Order, OrderLine, OrderStatus
+from orders.selectors import order_money, order_timeline, pick_list
 from orders.services import orders_ship
 
 
@@ -54,12 +59,49 @@ class OrderLineInline(admin.TabularInline):
         return False
 
 
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return OrderStatus.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in OrderStatus.values:
+            return queryset.with_status(OrderStatus(self.value()))
+        return queryset
+
+
+class ShipsNowFilter(admin.SimpleListFilter):
+    """The shipping list: orders with units that may leave now, by their preference."""
+
+    title = "can ship now"
+    parameter_name = "ships_now"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Units ready to ship now")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.ready_to_ship()
+        return queryset
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    """Orders change only through services: staff ship from the action below."""
+    """Orders change only through services, so the page is read-only (no Save
+    buttons); staff ship, print pick lists and refund returns from the actions."""
 
-    list_display = ["number", "created_at", "name", "email", "status", "shipping_preference"]
-    list_filter = ["shipping_preference", "created_at"]
+    list_display = [
+        "number",
+        "created_at",
+        "name",
+        "email",
+        "status",
+        "total",
+        "shipping_preference",
+    ]
+    list_filter = [StatusFilter, ShipsNowFilter, "shipping_preference", "created_at"]
     search_fields = ["email", "name"]
     readonly_fields = [
         "number",
@@ -70,12 +112,14 @@ class OrderAdmin(admin.ModelAdmin):
         "shipping_address",
         "shipping_preference",
         "backorder_accepted",
+        "total",
         "payment_record",
         "delay_record",
+        "timeline",
     ]
     fields = readonly_fields
     inlines = [OrderLineInline]
-    actions = ["ship_ready_units"]
+    actions = ["ship_ready_units", "print_pick_list"]
 
     def get_queryset(self, request):
         lines = OrderLine.objects.select_related("product")
@@ -91,8 +135,16 @@ class OrderAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        order = self.get_object(request, object_id)
+        title = f"Order {order.number}" if order else None
+        return super().change_view(request, object_id, form_url, {"title": title})
 
     @admin.display(description="number", ordering="pk")
     def number(self, order: Order) -> str:
@@ -101,6 +153,18 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description="status")
     def status(self, order: Order) -> str:
         return order.status.label
+
+    @admin.display(description="total")
+    def total(self, order: Order) -> str:
+        """What the units still bought cost, after the back-order discount."""
+        amount = sum((line.line_total for line in order.lines.all()), Decimal("0.00"))
+        return f"{amount} {settings.STORE_CURRENCY.upper()}"
+
+    @admin.display(description="timeline")
+    def timeline(self, order: Order) -> str:
+        return render_to_string(
+            "admin/orders/_timeline.html", {"events": order_timeline(order=order)}
+        )
 
     @admin.display(description="delays")
     def delay_record(self, order: Order) -> str:
@@ -135,8 +199,20 @@ class OrderAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.return_view),
                 name="orders_order_return",
             ),
+            path(
+                "shipping/",
+                self.admin_site.admin_view(self.shipping_view),
+                name="orders_order_shipping",
+            ),
             *super().get_urls(),
         ]
+
+    def shipping_view(self, request):
+        """The shipping list is the order list filtered to what may ship now."""
+        if not self.has_ship_permission(request):
+            raise PermissionDenied
+        url = reverse("admin:orders_order_changelist")
+        return redirect(f"{url}?{ShipsNowFilter.parameter_name}=yes")
 
     def return_view(self, request, order_id: int):
         """Staff take back shipped units and refund what they cost, with a reason."""
@@ -146,12 +222,17 @@ class OrderAdmin(admin.ModelAdmin):
         lines = [line for line in order.lines.all() if line.shipped > line.returned]
         form = ReturnForm(request.POST or None, lines=lines)
         if request.method == "POST" and form.is_valid():
+            line, units = form.lines[form.cleaned_data["line"]], form.cleaned_data["units"]
+            reason = form.cleaned_data["reason"]
             try:
-                amount = order_line_return(
-                    line=form.lines[form.cleaned_data["line"]],
-                    units=form.cleaned_data["units"],
-                    reason=form.cleaned_data["reason"],
-                )
+                with transaction.atomic():  # the refund's record and the staff log, or neither
+                    amount = order_line_return(line=line, units=units, reason=reason)
+                    self.log_change(
+                        request,
+                        order,
+                        f"Refunded {amount} for {units} × {line.product.name} returned. "
+                        f"Reason: {reason}",
+                    )
             except OrderError as error:
                 form.add_error(None, error.message)
             else:
@@ -172,10 +253,30 @@ class OrderAdmin(admin.ModelAdmin):
     def has_ship_permission(self, request) -> bool:
         return request.user.has_perm("orders.ship_order")
 
-    @admin.action(description="Ship the ready units of the selected orders", permissions=["ship"])
+    @admin.action(
+        description="Mark the ready units of the selected orders shipped", permissions=["ship"]
+    )
     def ship_ready_units(self, request, queryset):
         for order, outcome in orders_ship(orders=queryset):
             if isinstance(outcome, OrderError):
                 self.message_user(request, outcome.message, messages.WARNING)
             else:
+                self.log_change(request, order, f"Shipped {outcome} unit(s).")
                 self.message_user(request, f"Order {order.number}: shipped {outcome} unit(s).")
+
+    @admin.action(description="Print a pick list for the selected orders", permissions=["ship"])
+    def print_pick_list(self, request, queryset):
+        items = pick_list(orders=queryset)
+        return TemplateResponse(
+            request,
+            "admin/orders/pick_list.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Pick list",
+                "items": items,
+                "orders": sorted({item.order_number for item in items}),
+                "units": sum(item.units for item in items),
+                "skipped": queryset.count() - len({item.order_number for item in items}),
+                "printed_at": timezone.now(),
+            },
+        )

@@ -2,7 +2,7 @@ import secrets
 from decimal import Decimal
 
 from django.db import models
-from django.db.models import CharField, F, OuterRef, Q, Value
+from django.db.models import CharField, Exists, F, OuterRef, Q, Value
 from django.db.models.functions import Cast, Concat, Now
 from django.urls import reverse
 
@@ -28,6 +28,41 @@ class OrderStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+def _lines_where(*conditions: Q, **lookups) -> Exists:
+    """Whether the outer order has a line matching the conditions."""
+    return Exists(OrderLine.objects.filter(*conditions, order=OuterRef("pk"), **lookups))
+
+
+class OrderQuerySet(models.QuerySet):
+    def with_status(self, status: "OrderStatus") -> "OrderQuerySet":
+        """Orders whose derived status (Order.status) is `status`, in one query."""
+        open_line = _lines_where(Q(shipped__lt=F("quantity") - F("cancelled")))
+        kept_line = _lines_where(Q(cancelled__lt=F("quantity")))
+        shipped_line = _lines_where(shipped__gt=0)
+        waiting_line = _lines_where(backordered__gt=0)
+        return self.filter(
+            {
+                OrderStatus.CANCELLED: ~kept_line,
+                OrderStatus.SHIPPED: ~open_line & kept_line,
+                OrderStatus.PARTIALLY_SHIPPED: open_line & shipped_line,
+                OrderStatus.BACKORDERED: open_line & ~shipped_line & waiting_line,
+                OrderStatus.READY_TO_SHIP: open_line & ~shipped_line & ~waiting_line,
+            }[status]
+        )
+
+    def ready_to_ship(self) -> "OrderQuerySet":
+        """Orders with units that may leave the warehouse now (what order_ship ships):
+        allocated and, for an order paying in the store, paid for; an order shipping
+        all together only once nothing of it waits."""
+        shippable = Q(paid__gt=F("shipped") - F("returned"))  # paid_allocated > 0
+        return self.filter(
+            (Q(payment_method="") & _lines_where(allocated__gt=0))
+            | (~Q(payment_method="") & _lines_where(shippable)),
+            Q(shipping_preference=ShippingPreference.SHIP_READY_NOW)
+            | ~_lines_where(backordered__gt=0),
+        )
+
+
 class Order(models.Model):
     token = models.CharField(max_length=64, unique=True, default=new_order_token, editable=False)
     # The checkout form's own key: one order per submitted form, however often it is sent.
@@ -50,6 +85,8 @@ class Order(models.Model):
     # card until this date, then the units go to the next customer in the queue.
     payment_due_by = models.DateField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = OrderQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -214,7 +251,9 @@ class OrderLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} × {self.product_id} in order {self.order_id}"
+        # The order as customers number it; the product is beside it wherever it shows.
+        units = f"{self.quantity} unit{'s' if self.quantity != 1 else ''}"
+        return f"{units} in order {ORDER_NUMBER_OFFSET + self.order_id}"
 
     @property
     def settled(self) -> bool:

@@ -15,6 +15,7 @@ from django.db.models import (
     F,
     Prefetch,
     Q,
+    QuerySet,
     Subquery,
     Sum,
     Value,
@@ -25,9 +26,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from catalog.models import Product
+from catalog.models import Product, StockMovement
 from catalog.policy import PurchasePolicy
 from catalog.selectors import backorder_eta, promise_date, with_inbound_supply
+from notifications.models import OutboxEmail
 from orders.models import LINE_ORDER_NUMBER, DelayNotice, Order, OrderLine, ShippingPreference
 from payments.models import Payment
 
@@ -213,6 +215,12 @@ def _ahead_of_row(aggregate) -> Coalesce:
     return Coalesce(Subquery(rows.values("n")), 0)
 
 
+def queue_position() -> Coalesce:
+    """The outer query's waiting line's 1-based place in its product's queue, counted
+    over the whole queue whatever else the outer query filters."""
+    return _ahead_of_row(Count("pk")) + 1
+
+
 CENT = Decimal("0.01")
 
 
@@ -389,3 +397,147 @@ def payment_problems() -> list[str]:
             f"({refund.error}); refund it by hand in the provider's dashboard"
         )
     return problems
+
+
+def orders_ready_to_ship() -> QuerySet[Order]:
+    """The shipping list: orders with units that may ship now, oldest first."""
+    return Order.objects.ready_to_ship().order_by("created_at", "pk")
+
+
+@dataclass(frozen=True)
+class PickItem:
+    order_number: str
+    sku: str
+    name: str
+    units: int
+
+
+def pick_list(*, orders: Iterable[Order]) -> list[PickItem]:
+    """What to take off the shelves for those of these orders that may ship: each
+    line's units that ship now (as order_ship counts them), by SKU then order, in one
+    query."""
+    ready = Order.objects.ready_to_ship().filter(pk__in=[order.pk for order in orders])
+    lines = (
+        OrderLine.objects.filter(order__in=ready)
+        .select_related("order", "product")
+        .order_by("product__sku", "order_id", "pk")
+    )
+    items = [
+        PickItem(
+            order_number=line.order.number,
+            sku=line.product.sku,
+            name=line.product.name,
+            units=line.paid_allocated if line.order.pays_in_store else line.allocated,
+        )
+        for line in lines
+    ]
+    return [item for item in items if item.units]
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    at: datetime.datetime
+    kind: str  # what sort of event, as staff read it: "Placed", "Shipped", "Email"…
+    text: str
+    who: str = ""  # a staff user, the customer, or the store; blank when obvious
+
+
+def order_timeline(*, order: Order) -> list[TimelineEvent]:
+    """Everything that happened to the order, oldest first, read from the rows each
+    event already leaves: the stock ledger (allocations, releases, shipments), the
+    outbox (every email, and each cancellation, which always tells the customer), the
+    delay notices, the payments and the admin's log of staff actions with their
+    reasons. Seven queries, however long the order's history."""
+    from django.contrib.admin.models import LogEntry  # the admin's own action log
+
+    lines = {line.reference: line for line in order.lines.select_related("product")}
+    events = [
+        TimelineEvent(
+            order.created_at,
+            "Placed",
+            "; ".join(
+                f"{line.quantity} × {line.product.name}"
+                + (f" ({line.queued_units} back-ordered)" if line.queued_units else "")
+                for line in lines.values()
+            ),
+            "the customer" if order.checkout_key else "",
+        )
+    ]
+    for movement in StockMovement.objects.filter(reference__in=lines).order_by("pk"):
+        name = lines[movement.reference].product.name
+        if movement.kind == StockMovement.Kind.SHIPMENT:
+            events.append(
+                TimelineEvent(movement.created_at, "Shipped", f"{-movement.on_hand_delta} × {name}")
+            )
+        elif movement.allocated_delta > 0:
+            events.append(
+                TimelineEvent(
+                    movement.created_at, "Reserved", f"{movement.allocated_delta} × {name}"
+                )
+            )
+        else:
+            events.append(
+                TimelineEvent(
+                    movement.created_at, "Released", f"{-movement.allocated_delta} × {name}"
+                )
+            )
+    for line in lines.values():
+        if line.eta_changed_at:
+            eta = date_format(line.eta) if line.eta else "no confirmed date"
+            events.append(TimelineEvent(line.eta_changed_at, "ETA", f"{line.product.name}: {eta}"))
+    emails = OutboxEmail.objects.filter(to_email=order.email, context__number=order.number)
+    for email in emails.order_by("created_at", "pk"):
+        if email.event == "backorder_cancelled":
+            facts = email.context
+            events.append(
+                TimelineEvent(
+                    email.created_at,
+                    "Cancelled",
+                    "; ".join(f"{item['units']} × {item['name']}" for item in facts["cancelled"])
+                    + (f". Reason: {facts['reason']}" if facts.get("reason") else ""),
+                    "staff" if facts.get("by_staff") else "the customer or the store",
+                )
+            )
+        subject = email.subject or email.event.replace("_", " ")
+        events.append(
+            TimelineEvent(
+                email.created_at, "Email", f"{subject} ({email.get_status_display().lower()})"
+            )
+        )
+    notices = DelayNotice.objects.filter(line__order=order).select_related("line__product")
+    for notice in notices.order_by("pk"):
+        revised = date_format(notice.revised_date) if notice.revised_date else "no date"
+        events.append(
+            TimelineEvent(
+                notice.created_at,
+                "Delay",
+                f"{notice.units} × {notice.line.product.name} cannot ship by "
+                f"{date_format(notice.promised_by)}; revised {revised}; "
+                f"answer by {date_format(notice.answer_by)}",
+            )
+        )
+        if notice.decided_at:
+            events.append(
+                TimelineEvent(
+                    notice.decided_at,
+                    "Delay",
+                    notice.get_outcome_display(),
+                    notice.get_decided_by_display(),
+                )
+            )
+    for payment in order.payments.order_by("pk"):
+        status = payment.get_status_display().lower()
+        text = f"{payment.get_kind_display()} {payment.amount} {payment.currency.upper()}: {status}"
+        if payment.error or payment.reason:
+            text += f" ({payment.error or payment.reason})"
+        events.append(TimelineEvent(payment.created_at, "Payment", text))
+    log = LogEntry.objects.filter(
+        content_type__app_label="orders", content_type__model="order", object_id=str(order.pk)
+    ).select_related("user")
+    for entry in log.order_by("pk"):
+        events.append(
+            TimelineEvent(
+                entry.action_time, "Staff", entry.get_change_message(), entry.user.get_username()
+            )
+        )
+    return sorted(events, key=lambda event: event.at)

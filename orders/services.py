@@ -18,6 +18,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -53,6 +54,7 @@ from orders.exceptions import (
 )
 from orders.models import (
     LINE_REFERENCE,
+    QUEUE_ORDER,
     DatabaseNow,
     DelayNotice,
     Order,
@@ -293,9 +295,10 @@ def orders_ship(*, orders: Iterable[Order]) -> list[tuple[Order, int | OrderErro
     return results
 
 
-def order_lines_cancel_by_staff(*, line_ids: Collection[int], reason: str) -> tuple[int, int]:
+def order_lines_cancel_by_staff(*, line_ids: Collection[int], reason: str) -> dict[Order, int]:
     """Staff cancel the waiting units of these lines, telling each customer the reason;
-    one transaction, all products locked first in pk order. Returns (units, orders)."""
+    one transaction, all products locked first in pk order. Returns the units cancelled
+    per order."""
     with transaction.atomic():
         # Every product of every order touched, as order_cancel_backorders locks each
         # order's products: all of them first, in pk order, so no lock comes out of turn.
@@ -305,11 +308,10 @@ def order_lines_cancel_by_staff(*, line_ids: Collection[int], reason: str) -> tu
         lines = OrderLine.objects.filter(pk__in=line_ids, backordered__gt=0)
         for line in lines.select_related("order").order_by("order_id", "pk"):
             by_order.setdefault(line.order, []).append(line.pk)
-        units = sum(
-            order_cancel_backorders(order=order, line_ids=ids, reason=reason, by_staff=True)
+        return {
+            order: order_cancel_backorders(order=order, line_ids=ids, reason=reason, by_staff=True)
             for order, ids in by_order.items()
-        )
-    return units, len(by_order)
+        }
 
 
 def _product_ids_of(**lines) -> set[int]:
@@ -669,3 +671,31 @@ def order_line_reprioritize(*, line_id: int, priority: int) -> None:
         )
         if moved:
             etas_refresh_on_commit(product_ids=[product_id])
+
+
+def order_lines_move_to_front(*, line_ids: Collection[int]) -> list[OrderLine]:
+    """Staff put these waiting back-orders at the head of their products' queues, ahead
+    of every other, keeping their order among themselves. Returns the lines moved
+    (product and order loaded), in queue order."""
+    with transaction.atomic():
+        product_ids = _product_ids_of(pk__in=line_ids, backordered__gt=0)
+        products_lock(product_ids=product_ids)
+        moving = list(
+            OrderLine.objects.filter(pk__in=line_ids, backordered__gt=0)
+            .select_related("order", "product")
+            .order_by("product_id", *QUEUE_ORDER)
+        )
+        top = dict(
+            OrderLine.objects.filter(product_id__in=product_ids, backordered__gt=0)
+            .values("product_id")
+            .annotate(top=Max("priority"))
+            .values_list("product_id", "top")
+        )
+        for product_id in product_ids:
+            lines = [line for line in moving if line.product_id == product_id]
+            for rank, line in enumerate(lines):
+                line.priority = top[product_id] + len(lines) - rank
+                line.reprioritized_at = timezone.now()
+        OrderLine.objects.bulk_update(moving, ["priority", "reprioritized_at"])
+        etas_refresh_on_commit(product_ids=product_ids)
+    return moving

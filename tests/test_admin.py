@@ -2,8 +2,8 @@ import datetime
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from backorders.models import QueuedBackorder
 from backorders.services import inbound_announce
 from catalog.exceptions import StockError
 from catalog.models import Inbound
@@ -57,17 +57,48 @@ def test_queue_lists_waiting_back_orders_in_order_with_positions(admin_client, s
     ]
 
 
-def test_staff_raise_a_back_orders_priority(admin_client, store):
+def test_staff_move_a_back_order_to_the_front_with_a_reason(admin_client, store):
+    from orders.selectors import order_timeline
+
     line = OrderLine.objects.get(order=store["second"])
     url = reverse("admin:backorders_queuedbackorder_changelist")
-    lines = list(QueuedBackorder.objects.filter(backordered__gt=0).order_by("product__sku", "pk"))
-    form = {"form-TOTAL_FORMS": len(lines), "form-INITIAL_FORMS": len(lines), "_save": "Save"}
-    for i, row in enumerate(lines):
-        form[f"form-{i}-id"] = row.pk
-        form[f"form-{i}-priority"] = 5 if row.pk == line.pk else 0
-    assert admin_client.post(url, form).status_code == 302
+    action = {"action": "move_to_front", "_selected_action": [line.pk]}
+    asked = admin_client.post(url, action)  # no reason yet: asked for one, nothing moved
+    assert b"Reason (kept on each order" in asked.content
     line.refresh_from_db()
-    assert line.priority == 5
+    assert line.priority == 0
+    assert admin_client.post(url, {**action, "reason": "   "}).status_code == 200
+    assert admin_client.post(url, {**action, "reason": "VIP customer"}).status_code == 302
+    rows = admin_client.get(url, {"product__id__exact": store["grinder"].pk}).context["cl"]
+    assert [(row.order.email, row.position) for row in rows.result_list] == [
+        ("second@example.com", 1),
+        ("first@example.com", 2),
+    ]
+    staff = [event for event in order_timeline(order=store["second"]) if event.kind == "Staff"]
+    assert [(event.who, event.text) for event in staff] == [
+        ("admin", "Moved 1 × Grinder to the front of its queue. Reason: VIP customer")
+    ]
+
+
+def test_queue_filters_keep_true_positions(admin_client, store):
+    url = reverse("admin:backorders_queuedbackorder_changelist")
+    OrderLine.objects.filter(order=store["first"]).update(
+        queued_at=timezone.now() - datetime.timedelta(days=20)
+    )
+    rows = admin_client.get(url, {"age": "0-7"}).context["cl"].result_list
+    assert [(row.order.email, row.position) for row in rows] == [("second@example.com", 2)]
+    rows = admin_client.get(url, {"age": "15-30"}).context["cl"].result_list
+    assert [(row.order.email, row.position) for row in rows] == [("first@example.com", 1)]
+    assert list(admin_client.get(url, {"eta": "yes"}).context["cl"].result_list) == []
+
+
+def test_queue_actions_are_refused_without_manage_queue(warehouse_client, store):
+    line = OrderLine.objects.get(order=store["second"])
+    url = reverse("admin:backorders_queuedbackorder_changelist")
+    for action in ("move_to_front", "cancel_backorders", "allocate_now"):
+        warehouse_client.post(url, {"action": action, "_selected_action": [line.pk], "reason": "x"})
+    line.refresh_from_db()
+    assert (line.priority, line.backordered, line.cancelled) == (0, 1, 0)
 
 
 def test_receive_stock_form_allocates_the_queue(admin_client, store, run_on_commit):
@@ -190,3 +221,68 @@ def test_an_inbound_closed_between_form_and_save_is_told_not_a_500(admin_client,
     assert response.status_code == 200
     assert "Nothing was saved: Inbound PO-RACE was received already." in response.content.decode()
     assert Inbound.objects.get().quantity == 5
+
+
+def test_order_page_is_read_only_with_number_total_and_timeline(admin_client, store):
+    order = store["first"]
+    page = admin_client.get(reverse("admin:orders_order_change", args=[order.pk]))
+    html = page.content.decode()
+    assert f"<h1>Order {order.number}</h1>" in html
+    assert 'name="_save"' not in html  # nothing here can be edited
+    assert f"in order {order.number}" in html  # lines named by the customer's number
+    total = sum(line.line_total for line in order.lines.all())
+    assert f"{total} USD" in html
+    assert all(kind in html for kind in (">Placed<", ">Reserved<", ">Email<"))
+    assert f"Order {order.number} received" in html  # the email, with its subject
+
+
+@pytest.mark.parametrize(
+    "status, emails",
+    [
+        ("backordered", ["second@example.com", "first@example.com"]),
+        ("ready_to_ship", ["third@example.com"]),
+        ("shipped", []),
+    ],
+)
+def test_order_list_filters_by_status(admin_client, store, status, emails):
+    order_create({store["kettle"]: 1}, email="third@example.com")
+    response = admin_client.get(reverse("admin:orders_order_changelist"), {"status": status})
+    assert [order.email for order in response.context["cl"].result_list] == emails
+
+
+def test_shipping_list_ships_in_bulk_and_prints_a_pick_list(warehouse_client, store):
+    ready = order_create({store["kettle"]: 2}, email="third@example.com")
+    url = reverse("admin:orders_order_changelist")
+    shipping = warehouse_client.get(reverse("admin:orders_order_shipping"), follow=True)
+    # The first order ships ready units now (its kettle); the second has nothing allocated.
+    assert [order.email for order in shipping.context["cl"].result_list] == [
+        "third@example.com",
+        "first@example.com",
+    ]
+    selected = [ready.pk, store["first"].pk, store["second"].pk]
+    picks = warehouse_client.post(url, {"action": "print_pick_list", "_selected_action": selected})
+    assert [(i.sku, i.units, i.order_number) for i in picks.context["items"]] == [
+        ("KETTLE", 1, store["first"].number),
+        ("KETTLE", 2, ready.number),
+    ]
+    assert picks.context["skipped"] == 1
+    warehouse_client.post(url, {"action": "ship_ready_units", "_selected_action": selected})
+    store["kettle"].refresh_from_db()
+    assert store["kettle"].on_hand == 0
+
+
+def test_customer_service_cannot_ship_or_print_and_warehouse_cannot_refund(service_client, store):
+    url = reverse("admin:orders_order_changelist")
+    for action in ("ship_ready_units", "print_pick_list"):
+        response = service_client.post(
+            url, {"action": action, "_selected_action": [store["first"].pk]}
+        )
+        assert b"Pick list" not in response.content
+    assert service_client.get(reverse("admin:orders_order_shipping")).status_code == 403
+    store["kettle"].refresh_from_db()
+    assert store["kettle"].on_hand == 3
+
+
+def test_warehouse_cannot_refund_or_touch_the_queue(warehouse_client, store):
+    refund = reverse("admin:orders_order_return", args=[store["first"].pk])
+    assert warehouse_client.get(refund).status_code == 403
