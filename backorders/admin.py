@@ -27,7 +27,8 @@ from backorders.services import (
 )
 from catalog.exceptions import StockError
 from core.admin import ReadOnlyAdmin
-from orders.models import QUEUE_ORDER, Order
+from orders.admin import OrderNumberSearch
+from orders.models import QUEUE_ORDER
 from orders.selectors import queue_position
 from orders.services import order_lines_cancel_by_staff, order_lines_move_to_front
 
@@ -247,7 +248,7 @@ class HasEtaFilter(admin.SimpleListFilter):
 
 
 @admin.register(QueuedBackorder)
-class QueuedBackorderAdmin(admin.ModelAdmin):
+class QueuedBackorderAdmin(OrderNumberSearch, admin.ModelAdmin):
     """Each product's waiting back-orders in queue order. Staff move some to the front,
     cancel some, or allocate available stock now; each with a reason, logged on the
     order's timeline (the admin's action log) with who did it."""
@@ -266,6 +267,7 @@ class QueuedBackorderAdmin(admin.ModelAdmin):
     actions = ["move_to_front", "cancel_backorders", "allocate_now"]
     list_filter = [WaitingProductFilter, AgeFilter, HasEtaFilter]
     search_fields = ["order__email"]
+    order_id_field = "order_id"
     list_select_related = ["product", "order"]
     ordering = ["product_id", *QUEUE_ORDER]
 
@@ -276,13 +278,6 @@ class QueuedBackorderAdmin(admin.ModelAdmin):
             .filter(backordered__gt=0)
             .annotate(position=queue_position())
         )
-
-    def get_search_results(self, request, queryset, search_term):
-        results, duplicates = super().get_search_results(request, queryset, search_term)
-        pk = Order.pk_from_number(search_term)
-        if pk is not None:
-            results |= queryset.filter(order_id=pk)
-        return results, duplicates
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -318,8 +313,35 @@ class QueuedBackorderAdmin(admin.ModelAdmin):
     def eta_shown(self, line) -> str:
         return f"{line.eta:%Y-%m-%d}" if line.eta else "not confirmed"
 
-    def _reason_asked(self, request, queryset, *, form_class, action, title, intro, submit):
-        """The page that asks for the action's reason, or None once one is given."""
+    # Each action's page asking for its reason: (form, title, what will happen, button).
+    REASON_PAGES = {
+        "move_to_front": (
+            StaffReasonForm,
+            "Move back-orders to the front of the queue",
+            "These back-orders will be served before every other waiting one of their "
+            "product, in this order:",
+            "Move to the front",
+        ),
+        "cancel_backorders": (
+            StaffCancelForm,
+            "Cancel back-orders",
+            "These back-ordered units will be cancelled and each customer emailed with "
+            "your reason:",
+            "Cancel these back-orders",
+        ),
+        "allocate_now": (
+            StaffReasonForm,
+            "Allocate available stock now",
+            "The available stock of these back-orders' products will go to each "
+            "product's queue now, head first (not only to the selected lines):",
+            "Allocate now",
+        ),
+    }
+
+    def _reason_asked(self, request, queryset, action: str):
+        """(the page asking for the action's reason, "") until one is given, then
+        (None, the reason)."""
+        form_class, title, intro, submit = self.REASON_PAGES[action]
         form = form_class(request.POST if "reason" in request.POST else None)
         if form.is_valid():
             return None, form.cleaned_data["reason"]
@@ -338,16 +360,7 @@ class QueuedBackorderAdmin(admin.ModelAdmin):
 
     @admin.action(description="Move the selected back-orders to the front…", permissions=["manage"])
     def move_to_front(self, request, queryset):
-        page, reason = self._reason_asked(
-            request,
-            queryset,
-            form_class=StaffReasonForm,
-            action="move_to_front",
-            title="Move back-orders to the front of the queue",
-            intro="These back-orders will be served before every other waiting one of "
-            "their product, in this order:",
-            submit="Move to the front",
-        )
+        page, reason = self._reason_asked(request, queryset, "move_to_front")
         if page:
             return page
         with transaction.atomic():  # the move and its record, or neither
@@ -365,16 +378,7 @@ class QueuedBackorderAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel the selected back-orders…", permissions=["manage"])
     def cancel_backorders(self, request, queryset):
         """Asks for the reason the customers will read, then cancels in one transaction."""
-        page, reason = self._reason_asked(
-            request,
-            queryset,
-            form_class=StaffCancelForm,
-            action="cancel_backorders",
-            title="Cancel back-orders",
-            intro="These back-ordered units will be cancelled and each customer emailed "
-            "with your reason:",
-            submit="Cancel these back-orders",
-        )
+        page, reason = self._reason_asked(request, queryset, "cancel_backorders")
         if page:
             return page
         with transaction.atomic():
@@ -398,16 +402,7 @@ class QueuedBackorderAdmin(admin.ModelAdmin):
     )
     def allocate_now(self, request, queryset):
         """Runs the fill the workers would run, at once, head of each queue first."""
-        page, reason = self._reason_asked(
-            request,
-            queryset,
-            form_class=StaffReasonForm,
-            action="allocate_now",
-            title="Allocate available stock now",
-            intro="The available stock of these back-orders' products will go to each "
-            "product's queue now, head first (not only to the selected lines):",
-            submit="Allocate now",
-        )
+        page, reason = self._reason_asked(request, queryset, "allocate_now")
         if page:
             return page
         products = ProductStock.objects.filter(pk__in=queryset.values("product_id")).order_by("pk")

@@ -59,6 +59,19 @@ class OrderLineInline(admin.TabularInline):
         return False
 
 
+class OrderNumberSearch:
+    """Admin search also finds an order by its number as customers quote it ("#100042")."""
+
+    order_id_field = "pk"  # where the searched rows keep the order's id
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        pk = Order.pk_from_number(search_term)
+        if pk is not None:
+            results |= queryset.filter(**{self.order_id_field: pk})
+        return results, may_have_duplicates
+
+
 class StatusFilter(admin.SimpleListFilter):
     title = "status"
     parameter_name = "status"
@@ -88,7 +101,7 @@ class ShipsNowFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(OrderNumberSearch, admin.ModelAdmin):
     """Orders change only through services, so the page is read-only (no Save
     buttons); staff ship, print pick lists and refund returns from the actions."""
 
@@ -124,13 +137,6 @@ class OrderAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         lines = OrderLine.objects.select_related("product")
         return super().get_queryset(request).prefetch_related(Prefetch("lines", queryset=lines))
-
-    def get_search_results(self, request, queryset, search_term):
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        pk = Order.pk_from_number(search_term)
-        if pk is not None:
-            results |= queryset.filter(pk=pk)
-        return results, may_have_duplicates
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -2,6 +2,7 @@
 catalog.services.products_lock), then order lines (primary-key order)."""
 
 import hashlib
+import itertools
 import logging
 from collections.abc import Collection, Iterable, Mapping
 from decimal import Decimal
@@ -691,11 +692,11 @@ def order_lines_move_to_front(*, line_ids: Collection[int]) -> list[OrderLine]:
             .annotate(top=Max("priority"))
             .values_list("product_id", "top")
         )
-        for product_id in product_ids:
-            lines = [line for line in moving if line.product_id == product_id]
+        for product_id, group in itertools.groupby(moving, key=lambda line: line.product_id):
+            lines = list(group)
             for rank, line in enumerate(lines):
                 line.priority = top[product_id] + len(lines) - rank
-                line.reprioritized_at = timezone.now()
+                line.reprioritized_at = DatabaseNow()  # the clock queued_at is read from
         OrderLine.objects.bulk_update(moving, ["priority", "reprioritized_at"])
         etas_refresh_on_commit(product_ids=product_ids)
     return moving
