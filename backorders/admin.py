@@ -1,5 +1,3 @@
-import datetime
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -17,6 +15,7 @@ from backorders.forms import (
     StaffReasonForm,
 )
 from backorders.models import BackInStockSignup, InboundShipment, ProductStock, QueuedBackorder
+from backorders.selectors import AGE_BUCKETS, age_bucket_filter, age_bucket_label
 from backorders.services import (
     backorders_allocate,
     inbound_announce,
@@ -210,28 +209,14 @@ class AgeFilter(admin.SimpleListFilter):
 
     title = "waiting for"
     parameter_name = "age"
-    BUCKETS = {"0-7": (0, 7), "8-14": (8, 14), "15-30": (15, 30), "31+": (31, None)}
 
     def lookups(self, request, model_admin):
-        return [
-            (key, f"{low}–{high} days" if high else f"over {low - 1} days")
-            for key, (low, high) in self.BUCKETS.items()
-        ]
+        return [(key, age_bucket_label(key)) for key in AGE_BUCKETS]
 
     def queryset(self, request, queryset):
-        if self.value() not in self.BUCKETS:
-            return queryset
-        low, high = self.BUCKETS[self.value()]
-        today = timezone.localdate()
-        # queued on a day `days` ago: from that day's start to the next day's start
-        queued = {"queued_at__lt": _day_start(today - datetime.timedelta(days=low - 1))}
-        if high is not None:
-            queued["queued_at__gte"] = _day_start(today - datetime.timedelta(days=high))
-        return queryset.filter(**queued)
-
-
-def _day_start(day: datetime.date) -> datetime.datetime:
-    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+        if self.value() in AGE_BUCKETS:
+            return queryset.filter(age_bucket_filter(self.value()))
+        return queryset
 
 
 class HasEtaFilter(admin.SimpleListFilter):

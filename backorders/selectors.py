@@ -1,12 +1,29 @@
 import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
 
-from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    Count,
+    DecimalField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from catalog.models import Product, StockMovement
+from catalog.selectors import with_inbound_supply
 from notifications.selectors import emails_overdue_count
-from orders.models import DelayNotice, OrderLine
+from orders.models import DelayNotice, Order, OrderLine
 from orders.selectors import payment_problems
 
 # Far beyond the sweep's minute and the longest retry delay: only a stopped beat or
@@ -108,3 +125,219 @@ def inventory_problems() -> list[str]:
             f"{EMAIL_OVERDUE}; is beat running? (see docs/operations.md)"
         )
     return problems
+
+
+# The dashboard's age buckets in days waited, as the queue's age filter offers them.
+AGE_BUCKETS = {"0-7": (0, 7), "8-14": (8, 14), "15-30": (15, 30), "31+": (31, None)}
+DASHBOARD_ROWS = 10  # products and delay notices listed; the totals count them all
+
+
+@dataclass(frozen=True)
+class ProductWaiting:
+    product_id: int
+    sku: str
+    name: str
+    units: int
+    value: Decimal
+
+
+@dataclass(frozen=True)
+class AgeBucket:
+    key: str
+    label: str
+    lines: int
+    units: int
+
+
+@dataclass(frozen=True)
+class ServiceLevel:
+    """Over the last `days`: the share of ordered units filled from stock at checkout,
+    and the median wait of the back-orders the queue served in full."""
+
+    days: int
+    units_ordered: int
+    fill_rate: float | None
+    backorders_served: int
+    median_wait: datetime.timedelta | None
+
+    @property
+    def fill_rate_percent(self) -> float | None:
+        return None if self.fill_rate is None else 100 * self.fill_rate
+
+    @property
+    def median_wait_days(self) -> float | None:
+        return None if self.median_wait is None else self.median_wait / datetime.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """Waiting units that neither stock nor a confirmed inbound will cover: what
+    purchasing should order."""
+
+    product_id: int
+    sku: str
+    name: str
+    waiting: int
+    inbound: int
+    to_order: int
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    units_waiting: int
+    value_waiting: Decimal
+    orders_waiting: int
+    products_waiting: int
+    by_product: list[ProductWaiting]
+    ages: list[AgeBucket]
+    service_levels: list[ServiceLevel]
+    orders_ready_to_ship: int
+    shortfalls: list[Shortfall]
+    shortfall_products: int
+    delays_open: int
+    delays_oldest: list[DelayNotice]
+
+
+def age_bucket_label(key: str) -> str:
+    low, high = AGE_BUCKETS[key]
+    return f"{low}–{high} days" if high else f"over {low - 1} days"
+
+
+def age_bucket_filter(key: str) -> Q:
+    """Back-orders that have waited the bucket's number of calendar days, as the queue
+    shows them: queued on a day `days` ago means from that day's start to the next's."""
+    low, high = AGE_BUCKETS[key]
+    today = timezone.localdate()
+
+    def day_start(days_ago: int) -> datetime.datetime:
+        day = today - datetime.timedelta(days=days_ago)
+        return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+    waited = Q(queued_at__lt=day_start(low - 1))
+    if high is not None:
+        waited &= Q(queued_at__gte=day_start(high))
+    return waited
+
+
+def dashboard(*, service_days: Iterable[int] = (30, 90)) -> Dashboard:
+    """The staff landing page's figures, in a number of queries that does not grow with
+    the data: each figure is one aggregate, each list a bounded one."""
+    waiting = OrderLine.objects.filter(backordered__gt=0).order_by()
+    value = Sum(F("backordered") * (F("unit_price") - F("backorder_unit_discount")))
+    totals = waiting.aggregate(
+        units=Coalesce(Sum("backordered"), 0),
+        value=Coalesce(value, Decimal("0.00"), output_field=DecimalField()),
+        orders=Count("order_id", distinct=True),
+        products=Count("product_id", distinct=True),
+    )
+    by_product = [
+        ProductWaiting(**row)
+        for row in waiting.values("product_id", sku=F("product__sku"), name=F("product__name"))
+        .annotate(units=Sum("backordered"), value=value)
+        .order_by("-units", "product_id")[:DASHBOARD_ROWS]
+    ]
+    ages = waiting.aggregate(
+        **{
+            f"{key}_{figure}": Coalesce(Sum(measure, filter=age_bucket_filter(key)), 0)
+            for key in AGE_BUCKETS
+            for figure, measure in (("lines", Value(1)), ("units", F("backordered")))
+        }
+    )
+    shortfall = ExpressionWrapper(
+        F("backordered") - Greatest(F("on_hand") - F("allocated"), 0) - F("inbound_supply"),
+        output_field=IntegerField(),
+    )
+    short = (
+        with_inbound_supply(Product.objects.filter(backordered__gt=0))
+        .annotate(to_order=shortfall)
+        .filter(to_order__gt=0)
+    )
+    open_delays = DelayNotice.objects.filter(outcome=DelayNotice.Outcome.OPEN)
+    return Dashboard(
+        units_waiting=totals["units"],
+        value_waiting=totals["value"],
+        orders_waiting=totals["orders"],
+        products_waiting=totals["products"],
+        by_product=by_product,
+        ages=[
+            AgeBucket(
+                key=key,
+                label=age_bucket_label(key),
+                lines=ages[f"{key}_lines"],
+                units=ages[f"{key}_units"],
+            )
+            for key in AGE_BUCKETS
+        ],
+        service_levels=service_levels(days=service_days),
+        orders_ready_to_ship=Order.objects.ready_to_ship().count(),
+        shortfalls=[
+            Shortfall(
+                product_id=product.pk,
+                sku=product.sku,
+                name=product.name,
+                waiting=product.backordered,
+                inbound=product.inbound_supply,
+                to_order=product.to_order,
+            )
+            for product in short.order_by("-to_order", "pk")[:DASHBOARD_ROWS]
+        ],
+        shortfall_products=short.count(),
+        delays_open=open_delays.count(),
+        delays_oldest=list(
+            open_delays.select_related("line__order", "line__product").order_by("answer_by", "pk")[
+                :DASHBOARD_ROWS
+            ]
+        ),
+    )
+
+
+def service_levels(*, days: Iterable[int]) -> list[ServiceLevel]:
+    """Fill rate and median wait for each window: one query for the counts of all
+    windows, then one per window for its median (the middle row by wait, read with an
+    offset, so the same SQL on PostgreSQL and SQLite)."""
+    now = timezone.now()
+    since = {window: now - datetime.timedelta(days=window) for window in days}
+    earliest = min(since.values())
+    ordered = OrderLine.objects.filter(order__created_at__gte=earliest).aggregate(
+        **{
+            f"ordered_{window}": Coalesce(Sum("quantity", filter=Q(order__created_at__gte=t)), 0)
+            for window, t in since.items()
+        },
+        **{
+            f"queued_{window}": Coalesce(Sum("queued_units", filter=Q(order__created_at__gte=t)), 0)
+            for window, t in since.items()
+        },
+    )
+    served = OrderLine.objects.filter(backorder_served_at__gte=earliest).order_by()
+    counts = served.aggregate(
+        **{
+            f"served_{window}": Count("pk", filter=Q(backorder_served_at__gte=t))
+            for window, t in since.items()
+        }
+    )
+    wait = ExpressionWrapper(F("backorder_served_at") - F("queued_at"), DurationField())
+    levels = []
+    for window, t in since.items():
+        units, queued, count = (
+            ordered[f"ordered_{window}"],
+            ordered[f"queued_{window}"],
+            counts[f"served_{window}"],
+        )
+        median = None
+        if count:
+            median = (
+                served.filter(backorder_served_at__gte=t)
+                .annotate(wait=wait)
+                .order_by("wait", "pk")
+                .values_list("wait", flat=True)[count // 2]
+            )
+        levels.append(
+            ServiceLevel(
+                days=window,
+                units_ordered=units,
+                fill_rate=(units - queued) / units if units else None,
+                backorders_served=count,
+                median_wait=median,
+            )
+        )
+    return levels

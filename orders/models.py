@@ -209,6 +209,9 @@ class OrderLine(models.Model):
     # The database's clock, read under the product lock: commit order, on any machine.
     queued_at = models.DateTimeField(null=True, blank=True)
     reprioritized_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the queue served the last of its waiting units: the wait the dashboard's
+    # median reads is this less queued_at.
+    backorder_served_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The promise and the estimate (docs/decisions/0012): the date the store undertook
     # to ship the back-ordered units by, made at checkout and changed only with the
     # customer's consent; the current ETA from the queue and the confirmed inbounds
@@ -247,6 +250,11 @@ class OrderLine(models.Model):
         indexes = [
             models.Index(
                 "product", *QUEUE_ORDER, condition=Q(backordered__gt=0), name="line_backorder_queue"
+            ),
+            models.Index(
+                fields=["backorder_served_at"],
+                condition=Q(backorder_served_at__isnull=False),
+                name="line_backorder_served",
             ),
         ]
 

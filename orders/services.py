@@ -590,7 +590,9 @@ def order_lines_fill_from_queue(*, product_id: int, batch_size: int) -> int:
         )
         _emails_queue_allocated(product=product, served=served, units=units)
         OrderLine.objects.filter(pk__in=[pk for pk, _, _ in fills]).exclude(pk=partial_pk).update(
-            allocated=F("allocated") + F("backordered"), backordered=0
+            allocated=F("allocated") + F("backordered"),
+            backordered=0,
+            backorder_served_at=DatabaseNow(),
         )
         if partial_pk is not None:
             OrderLine.objects.filter(pk=partial_pk).update(

@@ -1,12 +1,9 @@
-"""The admin site as a whole: its titles, and behaviour every registered ModelAdmin gets,
-the store's, Django's own (users, groups) and the libraries' (django-axes) alike."""
+"""Behaviour every registered ModelAdmin gets, the store's, Django's own (users,
+groups) and the libraries' (django-axes) alike. The site itself is storefront.sites."""
 
 from django.contrib import admin
 
 from core.admin import CheckedSelectionMixin
-
-admin.site.site_header = "Backorder Storefront"
-admin.site.site_title = "Backorder Storefront admin"
 
 # Imported by the URLconf, so after every app's admin module has registered its models.
 # Django offers no public way to list the registry.

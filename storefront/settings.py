@@ -36,7 +36,7 @@ SITE_URL = (env("SITE_URL", default="http://127.0.0.1:8000") if DEBUG else env("
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "storefront.apps.StoreAdminConfig",  # django.contrib.admin, the store's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
