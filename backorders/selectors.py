@@ -222,26 +222,31 @@ def age_bucket_filter(key: str) -> Q:
 def dashboard(*, service_days: Iterable[int] = (30, 90)) -> Dashboard:
     """The staff landing page's figures, in a number of queries that does not grow with
     the data: each figure is one aggregate, each list a bounded one."""
+    # One pass over the waiting lines for what only they know (value, orders, ages);
+    # units by product from the products' counters, which equal them (check_inventory).
     waiting = OrderLine.objects.filter(backordered__gt=0).order_by()
     value = Sum(F("backordered") * (F("unit_price") - F("backorder_unit_discount")))
-    totals = waiting.aggregate(
-        units=Coalesce(Sum("backordered"), 0),
+    lines = waiting.aggregate(
         value=Coalesce(value, Decimal("0.00"), output_field=DecimalField()),
         orders=Count("order_id", distinct=True),
-        products=Count("product_id", distinct=True),
-    )
-    by_product = [
-        ProductWaiting(**row)
-        for row in waiting.values("product_id", sku=F("product__sku"), name=F("product__name"))
-        .annotate(units=Sum("backordered"), value=value)
-        .order_by("-units", "product_id")[:DASHBOARD_ROWS]
-    ]
-    ages = waiting.aggregate(
         **{
             f"{key}_{figure}": Coalesce(Sum(measure, filter=age_bucket_filter(key)), 0)
             for key in AGE_BUCKETS
             for figure, measure in (("lines", Value(1)), ("units", F("backordered")))
-        }
+        },
+    )
+    products_waiting = Product.objects.filter(backordered__gt=0)
+    products = products_waiting.aggregate(units=Coalesce(Sum("backordered"), 0), count=Count("pk"))
+    most_waiting = list(
+        products_waiting.order_by("-backordered", "pk").values_list(
+            "pk", "sku", "name", "backordered"
+        )[:DASHBOARD_ROWS]
+    )
+    values = dict(
+        waiting.filter(product_id__in=[row[0] for row in most_waiting])
+        .values("product_id")
+        .annotate(value=value)
+        .values_list("product_id", "value")
     )
     shortfall = ExpressionWrapper(
         F("backordered") - Greatest(F("on_hand") - F("allocated"), 0) - F("inbound_supply"),
@@ -254,17 +259,20 @@ def dashboard(*, service_days: Iterable[int] = (30, 90)) -> Dashboard:
     )
     open_delays = DelayNotice.objects.filter(outcome=DelayNotice.Outcome.OPEN)
     return Dashboard(
-        units_waiting=totals["units"],
-        value_waiting=totals["value"],
-        orders_waiting=totals["orders"],
-        products_waiting=totals["products"],
-        by_product=by_product,
+        units_waiting=products["units"],
+        value_waiting=lines["value"],
+        orders_waiting=lines["orders"],
+        products_waiting=products["count"],
+        by_product=[
+            ProductWaiting(product_id=pk, sku=sku, name=name, units=units, value=values[pk])
+            for pk, sku, name, units in most_waiting
+        ],
         ages=[
             AgeBucket(
                 key=key,
                 label=age_bucket_label(key),
-                lines=ages[f"{key}_lines"],
-                units=ages[f"{key}_units"],
+                lines=lines[f"{key}_lines"],
+                units=lines[f"{key}_units"],
             )
             for key in AGE_BUCKETS
         ],
@@ -298,15 +306,22 @@ def service_levels(*, days: Iterable[int]) -> list[ServiceLevel]:
     now = timezone.now()
     since = {window: now - datetime.timedelta(days=window) for window in days}
     earliest = min(since.values())
-    ordered = OrderLine.objects.filter(order__created_at__gte=earliest).aggregate(
+    # Lines of the orders placed since each window began: order numbers grow with time,
+    # so each window is the lines from its first order on (no join with the orders).
+    first_order = {
+        window: Subquery(
+            Order.objects.filter(created_at__gte=t).order_by("created_at", "pk").values("pk")[:1]
+        )
+        for window, t in since.items()
+    }
+    ordered = OrderLine.objects.filter(order_id__gte=first_order[max(since)]).aggregate(
         **{
-            f"ordered_{window}": Coalesce(Sum("quantity", filter=Q(order__created_at__gte=t)), 0)
-            for window, t in since.items()
-        },
-        **{
-            f"queued_{window}": Coalesce(Sum("queued_units", filter=Q(order__created_at__gte=t)), 0)
-            for window, t in since.items()
-        },
+            f"{figure}_{window}": Coalesce(
+                Sum(field, filter=Q(order_id__gte=first_order[window])), 0
+            )
+            for window in since
+            for figure, field in (("ordered", "quantity"), ("queued", "queued_units"))
+        }
     )
     served = OrderLine.objects.filter(backorder_served_at__gte=earliest).order_by()
     counts = served.aggregate(

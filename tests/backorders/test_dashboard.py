@@ -165,3 +165,26 @@ def test_staff_without_the_permission_get_the_app_list(unprivileged_staff_client
     page = unprivileged_staff_client.get("/admin/").content.decode()
     assert "Site administration" in page
     assert "Waiting by product" not in page
+
+
+def test_the_migration_dates_back_orders_served_before_it_from_the_ledger():
+    import importlib
+
+    from django.apps import apps
+
+    from catalog.models import StockMovement
+
+    migration = importlib.import_module("orders.migrations.0007_backorder_served_at")
+    kettle = product_create(sku="KETTLE")
+    waiting, served = order_create({kettle: 1}), order_create({kettle: 2})
+    served_line = served.lines.get()
+    OrderLine.objects.filter(pk=waiting.lines.get().pk).update(priority=-1)
+    stock_receive(product=kettle, quantity=2)
+    backorders_allocate(product_id=kettle.pk)
+    OrderLine.objects.update(backorder_served_at=None)  # as before the migration
+
+    migration.served_at_from_ledger(apps, None)
+
+    allocation = StockMovement.objects.get(kind="allocation", reference=served_line.reference)
+    assert OrderLine.objects.get(pk=served_line.pk).backorder_served_at == allocation.created_at
+    assert OrderLine.objects.get(order=waiting).backorder_served_at is None
