@@ -9,19 +9,30 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from backorders.forms import (
+    RECEIPT_COLUMNS,
+    InboundReceiveForm,
     InboundShipmentForm,
+    ReceiptsUploadForm,
     ReceiveStockForm,
     StaffCancelForm,
     StaffReasonForm,
 )
 from backorders.models import BackInStockSignup, InboundShipment, ProductStock, QueuedBackorder
-from backorders.selectors import AGE_BUCKETS, age_bucket_filter, age_bucket_label
+from backorders.selectors import (
+    AGE_BUCKETS,
+    age_bucket_filter,
+    age_bucket_label,
+    inbound_reach,
+    products_needing_allocation,
+    receipt_reach,
+)
 from backorders.services import (
     backorders_allocate,
     inbound_announce,
     inbound_cancel,
     inbound_receive,
     inbound_revise,
+    receipts_apply,
     stock_receive,
 )
 from catalog.exceptions import StockError
@@ -30,6 +41,39 @@ from orders.admin import OrderNumberSearch
 from orders.models import QUEUE_ORDER
 from orders.selectors import queue_position
 from orders.services import order_lines_cancel_by_staff, order_lines_move_to_front
+
+
+def receiving_allowed(request) -> None:
+    if not request.user.has_perm("backorders.receive_stock"):
+        raise PermissionDenied
+
+
+def receiving_page(model_admin, request, *, title, product, form, preview, receive):
+    """Receiving in two steps, for a product or an inbound: the form, then what the
+    units will do for the queue (preview(data), a QueueReach) with a button that
+    does it (receive(data), which returns the message to show)."""
+    opts = model_admin.model._meta
+    reach = None
+    if request.method == "POST" and form.is_valid():
+        if "confirm" not in request.POST:
+            reach = preview(form.cleaned_data)
+        else:
+            try:
+                message = receive(form.cleaned_data)
+            except StockError as error:
+                error.add_to(form)
+            else:
+                messages.success(request, message)
+                return redirect(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": opts,
+        "title": title,
+        "product": product,
+        "form": form,
+        "reach": reach,
+    }
+    return TemplateResponse(request, "admin/backorders/receive_stock.html", context)
 
 
 @admin.register(ProductStock)
@@ -63,38 +107,88 @@ class ProductStockAdmin(ReadOnlyAdmin):
         )
 
     def get_urls(self):
-        receive = path(
-            "<int:product_id>/receive/",
-            self.admin_site.admin_view(self.receive_view),
-            name="backorders_productstock_receive",
-        )
-        return [receive, *super().get_urls()]
+        return [
+            path(
+                "<int:product_id>/receive/",
+                self.admin_site.admin_view(self.receive_view),
+                name="backorders_productstock_receive",
+            ),
+            path(
+                "receipts/",
+                self.admin_site.admin_view(self.receipts_view),
+                name="backorders_productstock_receipts",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        # Receipts are allocated by the workers: how far they have got, on every visit.
+        extra_context = {**(extra_context or {}), "allocating": len(products_needing_allocation())}
+        return super().changelist_view(request, extra_context)
 
     def receive_view(self, request, product_id: int):
-        if not request.user.has_perm("backorders.receive_stock"):
-            raise PermissionDenied
+        receiving_allowed(request)
         product = get_object_or_404(ProductStock, pk=product_id)
-        form = ReceiveStockForm(request.POST or None)
+
+        def preview(data):
+            if data["expected_date"]:
+                return inbound_reach(
+                    product=product, quantity=data["quantity"], expected_date=data["expected_date"]
+                )
+            return receipt_reach(product=product, quantity=data["quantity"])
+
+        def receive(data):
+            if data["expected_date"]:
+                inbound_announce(product=product, **data)
+                return (
+                    f"Inbound of {data['quantity']} × {product.sku} expected "
+                    f"{data['expected_date']:%Y-%m-%d} recorded; the back-orders it covers "
+                    "are dated."
+                )
+            stock_receive(product=product, quantity=data["quantity"], reference=data["reference"])
+            return (
+                f"Received {data['quantity']} × {product.sku}; waiting back-orders are being "
+                "allocated."
+            )
+
+        return receiving_page(
+            self,
+            request,
+            title=f"Receive stock: {product}",
+            product=product,
+            form=ReceiveStockForm(request.POST or None),
+            preview=preview,
+            receive=receive,
+        )
+
+    def receipts_view(self, request):
+        """A delivery's CSV: checked whole, then applied in one transaction."""
+        receiving_allowed(request)
+        form = ReceiptsUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
+            receipts = form.cleaned_data["file"]
             try:
-                stock_receive(product=product, **form.cleaned_data)
+                receipts_apply(receipts=receipts)
             except StockError as error:
-                error.add_to(form)
+                form.add_error("file", f"Nothing was received: {error.message}")
             else:
+                products = len({receipt.product_id for receipt in receipts})
+                units = sum(receipt.quantity for receipt in receipts)
                 messages.success(
                     request,
-                    f"Received {form.cleaned_data['quantity']} × {product.sku}; waiting "
-                    "back-orders are being allocated.",
+                    f"Received {units:,} units in {len(receipts):,} receipts for {products:,} "
+                    "products, all in one transaction. The workers are allocating them to "
+                    "the waiting back-orders now; this list says how many products are left.",
                 )
                 return redirect("admin:backorders_productstock_changelist")
         context = {
             **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"Receive stock: {product}",
-            "product": product,
+            "opts": ProductStock._meta,
+            "title": "Receive a delivery from a CSV file",
             "form": form,
+            "columns": RECEIPT_COLUMNS,
         }
-        return TemplateResponse(request, "admin/backorders/receive_stock.html", context)
+        return TemplateResponse(request, "admin/backorders/receipts_upload.html", context)
 
 
 class InboundStateFilter(admin.SimpleListFilter):
@@ -120,7 +214,7 @@ class InboundShipmentAdmin(admin.ModelAdmin):
     service, which re-dates the waiting back-orders and tells whoever it affects."""
 
     form = InboundShipmentForm
-    list_display = ["reference", "product", "quantity", "expected_date", "state"]
+    list_display = ["reference", "product", "quantity", "expected_date", "state", "receive_link"]
     list_filter = [InboundStateFilter]  # search finds a product: the list keeps its width
     search_fields = ["reference", "product__sku", "product__name"]
     list_select_related = ["product"]
@@ -134,6 +228,47 @@ class InboundShipmentAdmin(admin.ModelAdmin):
         if inbound.cancelled_at:
             return f"cancelled {inbound.cancelled_at:%Y-%m-%d}"
         return "open"
+
+    @admin.display(description="")
+    def receive_link(self, inbound):
+        if not inbound.is_open:
+            return ""
+        url = reverse("admin:backorders_inboundshipment_receive", args=[inbound.pk])
+        return format_html('<a href="{}">Receive</a>', url)
+
+    def get_urls(self):
+        receive = path(
+            "<int:inbound_id>/receive/",
+            self.admin_site.admin_view(self.receive_view),
+            name="backorders_inboundshipment_receive",
+        )
+        return [receive, *super().get_urls()]
+
+    def receive_view(self, request, inbound_id: int):
+        receiving_allowed(request)
+        inbound = get_object_or_404(InboundShipment.objects.open().select_related("product"),
+                                    pk=inbound_id)  # fmt: skip
+        form = InboundReceiveForm(request.POST or None, initial={"quantity": inbound.quantity})
+
+        def receive(data):
+            inbound_receive(inbound=inbound, quantity=data["quantity"])
+            return (
+                f"Received {data['quantity']} × {inbound.product.sku} of inbound "
+                f"{inbound.reference or inbound.pk}; waiting back-orders are being allocated."
+            )
+
+        return receiving_page(
+            self,
+            request,
+            title=f"Receive inbound {inbound.reference or inbound.pk}: {inbound.product}",
+            product=inbound.product,
+            form=form,
+            preview=lambda data: receipt_reach(product=inbound.product, quantity=data["quantity"]),
+            receive=receive,
+        )
+
+    def has_receive_permission(self, request) -> bool:
+        return request.user.has_perm("backorders.receive_stock")
 
     def has_change_permission(self, request, obj=None) -> bool:
         # A received or cancelled inbound is history: read only, no Save buttons.
@@ -177,7 +312,7 @@ class InboundShipmentAdmin(admin.ModelAdmin):
         if done:
             self.message_user(request, f"{done} inbound shipment(s) {past}.")
 
-    @admin.action(description="Receive the selected inbounds in full", permissions=["change"])
+    @admin.action(description="Receive the selected inbounds in full", permissions=["receive"])
     def receive_inbounds(self, request, queryset):
         self._for_each(
             request, queryset, inbound_receive, "received; waiting back-orders are being allocated"

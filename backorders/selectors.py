@@ -16,6 +16,7 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    Window,
 )
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -23,7 +24,7 @@ from django.utils import timezone
 from catalog.models import Product, StockMovement
 from catalog.selectors import with_inbound_supply
 from notifications.selectors import emails_overdue_count
-from orders.models import DelayNotice, Order, OrderLine
+from orders.models import ORDER_NUMBER_OFFSET, QUEUE_ORDER, DelayNotice, Order, OrderLine
 from orders.selectors import payment_problems
 
 # Far beyond the sweep's minute and the longest retry delay: only a stopped beat or
@@ -356,3 +357,51 @@ def service_levels(*, days: Iterable[int]) -> list[ServiceLevel]:
             )
         )
     return levels
+
+
+PREVIEW_ORDERS = 10  # order numbers a receiving preview names
+
+
+@dataclass(frozen=True)
+class QueueReach:
+    """What some units coming in would do for a product's queue."""
+
+    units: int  # waiting units they would cover
+    orders: int  # back-orders they would reach, in full or in part
+    order_numbers: list[str]  # the first PREVIEW_ORDERS of them, in queue order
+
+    @property
+    def more(self) -> int:
+        return self.orders - len(self.order_numbers)
+
+
+def queue_reach(*, product: Product, units: int, after: int = 0) -> QueueReach:
+    """The waiting back-orders that `units` more units would serve, once the first
+    `after` waiting units are covered by other supply: one query over the queue."""
+    through = Window(Sum("backordered"), order_by=QUEUE_ORDER)  # this line's units included
+    reached = (
+        OrderLine.objects.backorder_queue(product.pk)
+        .annotate(through=through)
+        .filter(through__gt=after, through__lt=after + units + F("backordered"))
+    )
+    numbers = [
+        str(ORDER_NUMBER_OFFSET + order_id)
+        for order_id in reached.values_list("order_id", flat=True)[:PREVIEW_ORDERS]
+    ]
+    covered = min(units, max(product.backordered - after, 0))
+    return QueueReach(
+        units=covered, orders=reached.count() if numbers else 0, order_numbers=numbers
+    )
+
+
+def receipt_reach(*, product: Product, quantity: int) -> QueueReach:
+    """Receiving `quantity` now: the queue gets them and what is available, head first."""
+    return queue_reach(product=product, units=max(product.available, 0) + quantity)
+
+
+def inbound_reach(*, product: Product, quantity: int, expected_date: datetime.date) -> QueueReach:
+    """Announcing an inbound: the back-orders it would date, behind what is available
+    and what confirmed inbounds bring by that day."""
+    earlier = product.inbounds.confirmed().filter(expected_date__lte=expected_date)
+    supply = earlier.aggregate(units=Coalesce(Sum("quantity"), 0))["units"]
+    return queue_reach(product=product, units=quantity, after=max(product.available, 0) + supply)

@@ -7,6 +7,9 @@ product's supply re-dates its waiting back-orders after commit (orders.promises)
 """
 
 import datetime
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -31,20 +34,48 @@ from orders.services import order_lines_fill_from_queue
 REMINDER_BATCH = 200
 
 
+@dataclass(frozen=True)
+class Receipt:
+    product_id: int
+    quantity: int
+    reference: str = ""
+
+
 def stock_receive(*, product: Product, quantity: int, reference: str = "") -> None:
     """Units arrived: on hand grows now, closing the open inbound of that reference;
     the queue is served by a task after commit, and shoppers who asked are told it is
     back, no more of them than units free."""
-    stock_quantity_check(quantity=quantity, reference=reference)
+    receipts_apply(receipts=[Receipt(product.pk, quantity, reference)])
+
+
+def receipts_apply(*, receipts: Sequence[Receipt]) -> None:
+    """Several receipts (a delivery's CSV) in one transaction: all of them or none.
+    Each product's queue is then served once, whatever its number of rows."""
+    for receipt in receipts:
+        stock_quantity_check(quantity=receipt.quantity, reference=receipt.reference)
     with transaction.atomic():
-        locked = products_lock(product_ids=[product.pk])[product.pk]
-        _stock_arrived(locked, quantity=quantity, reference=reference)
+        locked = products_lock(product_ids=[receipt.product_id for receipt in receipts])
+        by_product = itertools.groupby(
+            sorted(receipts, key=lambda receipt: receipt.product_id),
+            key=lambda receipt: receipt.product_id,
+        )
+        for product_id, rows in by_product:
+            if product_id not in locked:
+                raise StockError(f"Product {product_id} does not exist.")
+            for receipt in rows:
+                stock_increase(
+                    product=locked[product_id],
+                    quantity=receipt.quantity,
+                    reference=receipt.reference,
+                )
+            _supply_arrived(locked[product_id])
 
 
-def _stock_arrived(product: Product, *, quantity: int, reference: str) -> None:
+def _supply_arrived(product: Product) -> None:
+    """After units arrived for the locked product: its queue is served and its dates
+    refreshed after commit, and shoppers waiting for it to come back are told."""
     from backorders.tasks import backorders_allocate_task  # tasks import this module
 
-    stock_increase(product=product, quantity=quantity, reference=reference)
     if product.backordered:
         enqueue_on_commit(backorders_allocate_task, product.pk)
         # Dates change when a delivery differs from what was announced.
@@ -114,7 +145,8 @@ def inbound_receive(*, inbound: Inbound, quantity: int | None = None) -> Inbound
         quantity = inbound.quantity if quantity is None else quantity
         stock_quantity_check(quantity=quantity)
         reference = inbound.reference or f"inbound {inbound.pk}"
-        _stock_arrived(inbound.product, quantity=quantity, reference=reference)
+        stock_increase(product=inbound.product, quantity=quantity, reference=reference)
+        _supply_arrived(inbound.product)
         Inbound.objects.filter(pk=inbound.pk).update(received_at=timezone.now())
         inbound.refresh_from_db()
     return inbound

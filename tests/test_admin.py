@@ -101,24 +101,6 @@ def test_queue_actions_are_refused_without_manage_queue(warehouse_client, store)
     assert (line.priority, line.backordered, line.cancelled) == (0, 1, 0)
 
 
-def test_receive_stock_form_allocates_the_queue(admin_client, store, run_on_commit):
-    grinder = store["grinder"]
-    url = reverse("admin:backorders_productstock_receive", args=[grinder.pk])
-    assert admin_client.get(url).status_code == 200
-    response = run_on_commit(admin_client.post, url, {"quantity": 2, "reference": "PO-7"})
-    assert response.status_code == 302
-    assert store["first"].lines.get(product=grinder).allocated == 2
-    assert store["second"].lines.get().backordered == 1
-
-
-def test_receive_stock_form_rejects_bad_quantity(admin_client, store):
-    url = reverse("admin:backorders_productstock_receive", args=[store["grinder"].pk])
-    response = admin_client.post(url, {"quantity": 0})
-    assert response.status_code == 200 and response.context["form"].errors["quantity"]
-    store["grinder"].refresh_from_db()
-    assert store["grinder"].on_hand == 0
-
-
 def test_ship_action_ships_ready_units_and_reports_the_rest(admin_client, store):
     url = reverse("admin:orders_order_changelist")
     orders = [store["first"].pk, store["second"].pk]

@@ -103,12 +103,50 @@ def test_admin_actions(admin_client, store, selection):
         assert state() == before
 
 
-@given(quantity=domain.quantities(), reference=st.one_of(domain.hostile_text(), domain.long_text()))
-def test_admin_receive_stock(admin_client, store, quantity, reference):
+@given(
+    quantity=domain.quantities(),
+    reference=st.one_of(domain.hostile_text(), domain.long_text()),
+    expected_date=st.one_of(st.just(""), domain.dates()),
+    confirm=st.booleans(),
+)
+def test_admin_receive_stock(admin_client, store, quantity, reference, expected_date, confirm):
     case("admin receive stock")
     before = state()
     url = f"/admin/backorders/productstock/{store['kettle'].pk}/receive/"
-    response = admin_client.post(url, {"quantity": quantity, "reference": reference})
+    data = {"quantity": quantity, "reference": reference, "expected_date": expected_date}
+    response = admin_client.post(url, {**data, **({"confirm": "Receive"} if confirm else {})})
+    answered_without_error(response)
+    if response.status_code != 302:  # refused, or only previewed
+        refused_and_unchanged(response, before, refused=(200, 400))
+
+
+@given(
+    content=st.one_of(
+        st.binary(max_size=300),
+        st.lists(
+            st.tuples(
+                st.one_of(st.just("KETTLE"), domain.skus()),
+                st.one_of(domain.quantities(), st.just("")),
+                st.one_of(st.just(""), domain.hostile_text()),
+            ),
+            max_size=5,
+        ).map(
+            lambda rows: (
+                "sku,quantity,reference\n"
+                + "".join(f"{sku},{quantity},{reference}\n" for sku, quantity, reference in rows)
+            )
+        ),
+    )
+)
+def test_admin_receipts_upload(admin_client, store, content):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    case("admin receipts upload")
+    before = state()
+    data = content.encode() if isinstance(content, str) else content
+    file = SimpleUploadedFile("receipts.csv", data, content_type="text/csv")
+    response = admin_client.post("/admin/backorders/productstock/receipts/", {"file": file})
     answered_without_error(response)
     if response.status_code != 302:
         refused_and_unchanged(response, before, refused=(200, 400))
+    assert inventory_problems() == []
