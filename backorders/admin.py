@@ -81,14 +81,13 @@ class ProductStockAdmin(ReadOnlyAdmin):
     list_display = [
         "sku",
         "name",
+        "actions_column",  # before the numbers: in view beside the sidebar at 1280 px
         "on_hand",
         "allocated",
         "available",
-        "backordered",
-        "backorder_policy",
-        "actions_column",
+        "waiting",
     ]
-    list_filter = ["backorder_policy", "category"]
+    list_filter = ["backorder_policy", "category"]  # the policy: a filter, not a column
     search_fields = ["sku", "name"]
     ordering = ["-backordered", "sku"]
 
@@ -96,11 +95,15 @@ class ProductStockAdmin(ReadOnlyAdmin):
     def available(self, product) -> int:
         return product.available
 
+    @admin.display(description="waiting", ordering="backordered")
+    def waiting(self, product) -> int:
+        return product.backordered
+
     @admin.display(description="")
     def actions_column(self, product):
         queue = reverse("admin:backorders_queuedbackorder_changelist")
         return format_html(
-            '<a href="{}">Receive stock</a> · <a href="{}?product__id__exact={}">Queue</a>',
+            '<a href="{}">Receive</a> · <a href="{}?product__id__exact={}">Queue</a>',
             reverse("admin:backorders_productstock_receive", args=[product.pk]),
             queue,
             product.pk,
@@ -123,7 +126,11 @@ class ProductStockAdmin(ReadOnlyAdmin):
 
     def changelist_view(self, request, extra_context=None):
         # Receipts are allocated by the workers: how far they have got, on every visit.
-        extra_context = {**(extra_context or {}), "allocating": len(products_needing_allocation())}
+        extra_context = {
+            "title": "Product stock and receiving",
+            **(extra_context or {}),
+            "allocating": len(products_needing_allocation()),
+        }
         return super().changelist_view(request, extra_context)
 
     def receive_view(self, request, product_id: int):
@@ -373,15 +380,15 @@ class QueuedBackorderAdmin(OrderNumberSearch, admin.ModelAdmin):
     cancel some, or allocate available stock now; each with a reason, logged on the
     order's timeline (the admin's action log) with who did it."""
 
+    # Seven short columns, so that all fit beside the sidebar and the filters at 1280 px.
     list_display = [
-        "product",
+        "product_sku",
         "position",
         "order_link",
         "customer",
-        "backordered",
+        "waiting",
         "age",
         "eta_shown",
-        "priority",
     ]
     list_display_links = None  # nothing to edit: the order link opens the order
     actions = ["move_to_front", "cancel_backorders", "allocate_now"]
@@ -411,9 +418,21 @@ class QueuedBackorderAdmin(OrderNumberSearch, admin.ModelAdmin):
     def has_manage_permission(self, request) -> bool:
         return request.user.has_perm("backorders.manage_queue")
 
-    @admin.display(description="place in queue", ordering="position")
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {"title": "Back-order queue", **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="product", ordering="product__sku")
+    def product_sku(self, line) -> str:
+        return line.product.sku
+
+    @admin.display(description="place", ordering="position")
     def position(self, line) -> int:
         return line.position
+
+    @admin.display(description="waiting", ordering="backordered")
+    def waiting(self, line) -> int:
+        return line.backordered
 
     @admin.display(description="order", ordering="order_id")
     def order_link(self, line):
@@ -424,14 +443,14 @@ class QueuedBackorderAdmin(OrderNumberSearch, admin.ModelAdmin):
     def customer(self, line) -> str:
         return line.order.email
 
-    @admin.display(description="waiting for", ordering="queued_at")
+    @admin.display(description="waited", ordering="queued_at")
     def age(self, line) -> str:
         days = (timezone.localdate() - timezone.localdate(line.queued_at)).days
         return f"{days} day{'s' if days != 1 else ''}"
 
     @admin.display(description="ETA", ordering="eta")
     def eta_shown(self, line) -> str:
-        return f"{line.eta:%Y-%m-%d}" if line.eta else "not confirmed"
+        return f"{line.eta:%Y-%m-%d}" if line.eta else "none"
 
     # Each action's page asking for its reason: (form, title, what will happen, button).
     REASON_PAGES = {
