@@ -27,7 +27,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast, Concat, JSONArray, JSONObject, Now
+from django.db.models.functions import Cast, Concat, JSONArray, JSONObject
 from django.urls import reverse
 from django.utils import timezone
 
@@ -660,20 +660,6 @@ def _emails_queue_allocated(*, product: Product, served: QuerySet, units: Expres
             card_last4=F("order__card_last4"),
         ),
     )
-
-
-def order_line_reprioritize(*, line_id: int, priority: int) -> None:
-    """Staff move a waiting back-order up (higher) or down the queue."""
-    with transaction.atomic():
-        product_id = OrderLine.objects.values_list("product_id", flat=True).get(pk=line_id)
-        products_lock(product_ids=[product_id])
-        moved = (
-            OrderLine.objects.filter(pk=line_id)
-            .exclude(priority=priority)
-            .update(priority=priority, reprioritized_at=Now())
-        )
-        if moved:
-            etas_refresh_on_commit(product_ids=[product_id])
 
 
 def order_lines_move_to_front(*, line_ids: Collection[int]) -> list[OrderLine]:

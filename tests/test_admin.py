@@ -142,12 +142,12 @@ def test_view_only_staff_cannot_ship(client, store, django_user_model):
 def test_staff_reordering_is_not_reported_as_a_fifo_breach(store):
     from backorders.selectors import inventory_problems
     from backorders.services import backorders_allocate, stock_receive
-    from orders.services import order_line_reprioritize
+    from orders.services import order_lines_move_to_front
 
     grinder = store["grinder"]
     stock_receive(product=grinder, quantity=1)
     backorders_allocate(product_id=grinder.pk)  # the first order's line gets 1 of 2
-    order_line_reprioritize(line_id=store["second"].lines.get().pk, priority=9)
+    order_lines_move_to_front(line_ids=[store["second"].lines.get().pk])
     assert inventory_problems() == []
 
 

@@ -68,7 +68,7 @@ from orders.selectors import delay_notices_open
 from orders.services import (
     delay_notice_answer,
     order_cancel_backorders,
-    order_line_reprioritize,
+    order_lines_move_to_front,
     order_place,
     order_ship,
 )
@@ -394,10 +394,9 @@ class Year:
         line = self.waiting_line()
         if line is None:
             return
-        priority = self.rng.choice([-1, 1, 2])
-        self.act("reprioritize", order_line_reprioritize, line_id=line.pk, priority=priority)
-        self.stats["staff reprioritised a back-order"] += 1
-        self.note(line.product_id, f"line {line.pk} priority {priority}")
+        self.act("move to front", order_lines_move_to_front, line_ids=[line.pk])
+        self.stats["staff moved a back-order to the front"] += 1
+        self.note(line.product_id, f"line {line.pk} moved to the front")
 
     # -- customers ---------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from catalog.models import Inbound, StockMovement
 from notifications.models import OutboxEmail
 from notifications.rendering import email_render
 from orders.models import OrderLine
-from orders.services import order_line_reprioritize
+from orders.services import order_lines_move_to_front
 from tests.factories import order_create, product_create
 
 pytestmark = pytest.mark.django_db
@@ -34,10 +34,10 @@ def test_restock_fills_the_queue_in_order_with_a_partial_head(run_on_commit):
     assert inventory_problems() == []
 
 
-def test_priority_goes_first_then_time_queued():
+def test_a_line_moved_to_the_front_goes_first_then_time_queued():
     grinder = product_create(sku="GRINDER")
     early, late = order_create({grinder: 1}), order_create({grinder: 1})
-    order_line_reprioritize(line_id=late.lines.get().pk, priority=5)
+    order_lines_move_to_front(line_ids=[late.lines.get().pk])
     stock_receive(product=grinder, quantity=1)
     backorders_allocate(product_id=grinder.pk)
     assert waiting(late) == [(1, 0)]

@@ -22,7 +22,7 @@ from orders.promises import line_etas_refresh
 from orders.services import (
     delay_notices_expire,
     order_cancel_backorders,
-    order_line_reprioritize,
+    order_lines_move_to_front,
     order_place,
 )
 from tests.factories import order_create, product_create
@@ -289,7 +289,7 @@ def test_priority_and_cancellation_re_date_the_queue(mug, run_on_commit):
     first = order_create({mug: 1})
     second = order_create({mug: 1})
     assert (line_of(first).eta, line_of(second).eta) == (days(10), None)
-    run_on_commit(order_line_reprioritize, line_id=line_of(second).pk, priority=5)
+    run_on_commit(order_lines_move_to_front, line_ids=[line_of(second).pk])
     assert (line_of(first).eta, line_of(second).eta) == (None, days(10))
     run_on_commit(order_cancel_backorders, order=second, line_ids=[line_of(second).pk])
     assert line_of(first).eta == days(10)
