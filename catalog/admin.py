@@ -33,6 +33,9 @@ class ProductAdmin(admin.ModelAdmin):
     search_fields = ["sku", "name"]
     prepopulated_fields = {"slug": ["sku"]}
     autocomplete_fields = ["alternatives"]
+
+    class Media:
+        js = ["admin/autocomplete_labels.js"]
     readonly_fields = ["on_hand", "allocated", "available", "backordered"]
     fieldsets = [
         (None, {"fields": ["sku", "slug", "name", "category", "price", "description"]}),

@@ -38,22 +38,23 @@ class ReturnForm(forms.Form):
 class OrderLineInline(admin.TabularInline):
     model = OrderLine
     extra = 0
-    fields = [
-        "product",
-        "unit_price",
-        "quantity",
-        "allocated",
-        "backordered",
-        "shipped",
-        "cancelled",
-        "paid",
-        "returned",
-        "priority",
-        "promised_by",
-        "eta",
-    ]
+    # Five columns, the units in one sentence: readable beside the sidebar and on a phone.
+    fields = ["product", "unit_price", "units", "promised_by", "eta"]
     readonly_fields = fields
     can_delete = False
+
+    @admin.display(description="units")
+    def units(self, line: OrderLine) -> str:
+        states = [
+            (line.allocated, "allocated"),
+            (line.backordered, "waiting"),
+            (line.shipped, "shipped"),
+            (line.cancelled, "cancelled"),
+            (line.paid, "paid for"),
+            (line.returned, "returned"),
+        ]
+        told = ", ".join(f"{units} {state}" for units, state in states if units)
+        return f"{line.quantity} ordered: {told}"
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
