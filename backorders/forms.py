@@ -10,6 +10,7 @@ from backorders.services import Receipt
 from catalog.exceptions import StockError
 from catalog.models import Inbound, Product, StockMovement
 from catalog.services import inbound_check, stock_quantity_check
+from core.text import text_problem
 
 
 class ReceiveStockForm(forms.Form):
@@ -113,6 +114,13 @@ def receipt_rows(text: str) -> tuple[list[Receipt], list[str]]:
     numbered = [(n, record) for n, record in enumerate(records, start=2) if any(record)]
     if not numbered:
         return [], ["The file has no receipts under its header."]
+    receipts, errors, rows_of_reference = [], [], {}
+    # Text the database cannot hold (NUL) or no person typed is refused before any query.
+    unreadable = {
+        n: problem for n, record in numbered for problem in map(text_problem, record) if problem
+    }
+    errors += [f"Row {n}: a value {problem}." for n, problem in unreadable.items()]
+    numbered = [(n, record) for n, record in numbered if n not in unreadable]
     skus = {record[0].strip() for _, record in numbered if record}
     products = dict(Product.objects.filter(sku__in=skus).values_list("sku", "pk"))
     references = {record[2].strip() for _, record in numbered if len(record) == 3}
@@ -121,7 +129,6 @@ def receipt_rows(text: str) -> tuple[list[Receipt], list[str]]:
             kind=StockMovement.Kind.RECEIPT, reference__in=references - {""}
         ).values_list("reference", flat=True)
     )
-    receipts, errors, rows_of_reference = [], [], {}
     for number, record in numbered:
         if len(record) != 3:
             errors.append(f"Row {number}: {len(record)} columns, not 3.")

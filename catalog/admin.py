@@ -36,6 +36,7 @@ class ProductAdmin(admin.ModelAdmin):
 
     class Media:
         js = ["admin/autocomplete_labels.js"]
+
     readonly_fields = ["on_hand", "allocated", "available", "backordered"]
     fieldsets = [
         (None, {"fields": ["sku", "slug", "name", "category", "price", "description"]}),

@@ -193,6 +193,7 @@ def test_every_bad_row_is_listed_and_nothing_is_received(warehouse_client, store
         (b"sku,quantity,reference\n", "The file has no receipts under its header."),
         (b"sku,quantity,reference\nGRINDER,1,\xff\xfe\n", "The file is not UTF-8 text."),
         (b'sku,quantity,reference\nGRINDER,1,"open\n', "Row 2: unexpected end of data."),
+        (b"sku,quantity,reference\nGRINDER,1,A\x00B\n", "Row 2: a value contains the control"),
     ],
 )
 def test_a_file_that_is_not_a_receipts_csv_is_refused(warehouse_client, store, content, error):
