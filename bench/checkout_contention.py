@@ -77,6 +77,11 @@ SHOPPER_FORM = {
     "shipping_address": "1 Queue Street\nFifo Town",
     "shipping_preference": "ship_ready_now",
     "accept_backorder": "on",
+    # The built-in test provider's card that succeeds: the checkout charges what is in
+    # stock and saves the card for the rest (tests/factories.CARD).
+    "card_number": "4242 4242 4242 4242",
+    "card_expiry": "12/39",
+    "card_cvc": "123",
 }
 
 
