@@ -20,6 +20,7 @@ BENCHMARKS = [
     "checkout_contention",
     "email_delivery",
     "dashboard",
+    "pages",
 ]
 
 

@@ -266,7 +266,7 @@ def web_environment(database_url: str, port: int, mail_dir: Path) -> dict[str, s
     )
 
 
-def web_start(env: dict[str, str], port: int, log: Path):
+def web_start(env: dict[str, str], port: int, log: Path, *, workers: int = WEB_WORKERS):
     """collectstatic (the manifest storage needs it with DEBUG off), then gunicorn."""
     with log.open("wb") as output:
         subprocess.run(
@@ -281,7 +281,7 @@ def web_start(env: dict[str, str], port: int, log: Path):
     command = [
         str(VENV_BIN / "gunicorn"),
         "storefront.wsgi",
-        f"--workers={WEB_WORKERS}",
+        f"--workers={workers}",
         f"--bind=127.0.0.1:{port}",
     ]
     return child_process(command, env=env, log=log)
