@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from catalog.cache import product_versions_bump_on_commit
 from catalog.models import Category, Product, StockMovement
 from catalog.services import product_image_set
 from core.admin import ReadOnlyAdmin
@@ -14,6 +15,11 @@ class CategoryAdmin(admin.ModelAdmin):
     list_display = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # Each product's catalog card names its category.
+        product_versions_bump_on_commit(product_ids=obj.products.values_list("pk", flat=True))
 
 
 @admin.register(Product)
@@ -70,6 +76,7 @@ class ProductAdmin(admin.ModelAdmin):
             obj.save()
         if "image" in form.changed_data:  # a new picture, or one cleared: its thumbnail
             product_image_set(product=obj)
+        product_versions_bump_on_commit(product_ids=[obj.pk])  # its name, price, policy…
 
 
 @admin.register(StockMovement)

@@ -20,6 +20,7 @@ from django.utils.text import slugify
 from easy_thumbnails.files import get_thumbnailer
 from PIL import Image
 
+from catalog.cache import product_versions_bump_on_commit
 from catalog.exceptions import CatalogError, StockError
 from catalog.models import Category, Inbound, Product, StockMovement
 from core.db import insert_from_select
@@ -36,13 +37,17 @@ MAX_INBOUND_LEAD = datetime.timedelta(days=730)
 
 
 def products_lock(*, product_ids: Iterable[int]) -> dict[int, Product]:
-    """Lock products in primary-key order, so concurrent transactions cannot deadlock."""
+    """Lock products in primary-key order, so concurrent transactions cannot deadlock.
+    Every writer of a product's stock or inbounds locks it first, so this is also where
+    its cached fragments are marked stale, once the transaction commits."""
     products = (
         Product.objects.filter(pk__in=set(product_ids))
         .order_by("pk")
         .select_for_update(of=("self",))
     )
-    return {product.pk: product for product in products}
+    locked = {product.pk: product for product in products}
+    product_versions_bump_on_commit(product_ids=locked)
+    return locked
 
 
 def _counters_move(product: Product, *, on_hand: int = 0, allocated: int = 0, backordered: int = 0):
@@ -199,6 +204,7 @@ def product_image_set(*, product: Product, image: File | None = None) -> Product
         product.thumbnail = thumb.name
         product.thumbnail_width, product.thumbnail_height = thumb.width, thumb.height
     product.save(update_fields=fields)
+    product_versions_bump_on_commit(product_ids=[product.pk])
     return product
 
 

@@ -1,6 +1,8 @@
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 
+from catalog.cache import product_fragments
 from catalog.models import Product
 from catalog.policy import Availability
 from catalog.selectors import (
@@ -26,12 +28,18 @@ def product_list_view(request):
         query=query, category_slug=category_slug, sort=sort, in_stock_only=in_stock_only
     )
     # get_page: a page that is not a number is the first, one past the end the last.
-    page = Paginator(products, PRODUCTS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(products.values_list("pk", flat=True), PRODUCTS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    cards = product_fragments(
+        name="catalog-card", product_ids=list(page), render=_product_cards_render
+    )
     return render(
         request,
         "catalog/product_list.html",
         {
             "page": page,
+            "cards": cards,
             "categories": category_list(),
             "query": query,
             "category_slug": category_slug,
@@ -40,6 +48,13 @@ def product_list_view(request):
             "in_stock_only": in_stock_only,
         },
     )
+
+
+def _product_cards_render(product_ids: list[int]) -> dict[int, str]:
+    return {
+        product.pk: render_to_string("catalog/_product_card.html", {"product": product})
+        for product in product_list().filter(pk__in=product_ids)
+    }
 
 
 def product_detail_view(request, slug: str):

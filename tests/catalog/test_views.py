@@ -1,4 +1,5 @@
 import datetime
+import re
 
 import pytest
 from django.utils import timezone
@@ -12,7 +13,10 @@ pytestmark = pytest.mark.django_db
 
 
 def names(response) -> list[str]:
-    return [product.name for product in response.context["page"]]
+    """The products the catalog page shows, in order, as a shopper reads them."""
+    return re.findall(
+        r'<li class="card">.*?<h2><a [^>]+>([^<]+)</a>', response.content.decode(), re.S
+    )
 
 
 @pytest.fixture
