@@ -21,6 +21,7 @@ BENCHMARKS = [
     "email_delivery",
     "dashboard",
     "pages",
+    "order_flow",
 ]
 
 

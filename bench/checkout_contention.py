@@ -145,7 +145,9 @@ class Shopper:
                 else:
                     self.cookies[name] = morsel.value
 
-    def buy(self, product: ProductRef) -> Attempt:
+    def buy(self, product: ProductRef, *, status_page: bool = False) -> Attempt:
+        """Product page, add to cart, checkout page, place the order; then, with
+        `status_page`, the order's status page the placement redirects to."""
         start = time.perf_counter()
         try:
             token = self._csrf_token("GET", f"/products/{product.slug}/")
@@ -158,6 +160,10 @@ class Shopper:
             status, location, page = self.request(
                 "POST", "/checkout/", {**SHOPPER_FORM, "csrfmiddlewaretoken": token}
             )
+            placed_at = time.perf_counter()
+            landed = status == 302 and location.startswith("/orders/")
+            if status_page and landed and (answer := self.request("GET", location)[0]) != 200:
+                raise RuntimeError(f"status page answered {answer}")
         except (OSError, RuntimeError, http.client.HTTPException) as error:
             self.cookies.clear()  # start again as a new shopper
             seconds = time.perf_counter() - start
@@ -168,7 +174,7 @@ class Shopper:
             self.cookies.clear()  # the refused item stays in the cart: a new shopper
         refusal = form_error(page) if status == 400 else ""
         error = "" if placed or refusal else f"checkout answered {status}"
-        return Attempt(product.pk, placed, refusal, end - post_start, end - start, error)
+        return Attempt(product.pk, placed, refusal, placed_at - post_start, end - start, error)
 
     def _csrf_token(self, method: str, path: str) -> str:
         status, _, page = self.request(method, path)
@@ -204,7 +210,14 @@ class PhaseResult:
         return len(self.placed) / self.seconds
 
 
-def shop(port: int, assignment: list[ProductRef], *, seconds: float, until_refused=False):
+def shop(
+    port: int,
+    assignment: list[ProductRef],
+    *,
+    seconds: float,
+    until_refused=False,
+    status_page=False,
+):
     """Client i buys assignment[i] over and over for `seconds` (or until refused)."""
     deadline = time.monotonic() + seconds
     attempts: list[list[Attempt]] = [[] for _ in assignment]
@@ -212,7 +225,7 @@ def shop(port: int, assignment: list[ProductRef], *, seconds: float, until_refus
     def client(index: int) -> None:
         shopper = Shopper(port)
         while time.monotonic() < deadline:
-            attempts[index].append(shopper.buy(assignment[index]))
+            attempts[index].append(shopper.buy(assignment[index], status_page=status_page))
             if until_refused and attempts[index][-1].refused:
                 return
 
