@@ -41,6 +41,7 @@ test: $(BIN)/django-admin
 
 # Figures and ratios, measured side by side in one run, on PostgreSQL (docs/performance.md).
 bench: $(BIN)/django-admin
+	@command -v wrk >/dev/null || { echo "make bench loads pages with wrk: apt-get install -y wrk"; exit 1; }
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m bench
 
 lint: $(BIN)/django-admin

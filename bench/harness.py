@@ -323,7 +323,7 @@ class CpuMeter:
     """CPU seconds used by named groups of processes while a block runs, and by the
     rest of the machine (other users of this shared machine included). A process that
     exits inside the block counts only once its parent has reaped it, under the parent's
-    group."""
+    group, which must be its own."""
 
     def __init__(self, groups: dict[str, ProcessMatch]):
         self.groups = groups
@@ -347,10 +347,11 @@ class CpuMeter:
         start_time, start_busy, before = self._start
         after = self._snapshot()
         self.seconds = time.monotonic() - start_time
+        # A process that exited meanwhile took its whole life's CPU into its parent's
+        # (the postmaster's, gunicorn's master's), so its share from before the block
+        # is taken off too: totals before and after, not per surviving process.
         for group in self.groups:
-            self.used[group] = sum(
-                cpu - before[group].get(pid, 0.0) for pid, cpu in after[group].items()
-            )
+            self.used[group] = sum(after[group].values()) - sum(before[group].values())
         self.used["rest of the machine"] = (
             _machine_busy_seconds() - start_busy - sum(self.used.values())
         )
