@@ -1,6 +1,6 @@
 """Cached fragments of product pages, kept true by a version per product.
 
-A fragment is stored under its product's version; every writer of a product's stock or
+A fragment is kept with its product's version; every writer of a product's stock or
 inbounds locks the product first (catalog.services.products_lock), and the lock gives
 the product a new version once the transaction commits, so the next request renders
 it again. Nothing relies on a timer: a version that is missing (evicted, or the cache
@@ -20,21 +20,6 @@ logger = logging.getLogger(__name__)
 
 def _key(product_id: int) -> str:
     return f"product-version:{product_id}"
-
-
-def product_versions(*, product_ids: Iterable[int]) -> dict[int, str]:
-    """{product id: its current version}, one cache round trip (two when some are new)."""
-    keys = {_key(pk): pk for pk in product_ids}
-    try:
-        found = cache.get_many(keys)
-        new = {key: uuid.uuid4().hex for key in keys if key not in found}
-        if new:
-            cache.set_many(new, timeout=None)
-    except Exception:  # the cache is down: every fragment is rendered afresh
-        logger.exception("product versions unreadable: rendering without cached fragments")
-        return {pk: uuid.uuid4().hex for pk in keys.values()}
-    versions = found | new
-    return {pk: versions[key] for key, pk in keys.items()}
 
 
 def product_versions_bump_on_commit(*, product_ids: Iterable[int]) -> None:
@@ -58,24 +43,42 @@ FRAGMENT_SECONDS = 24 * 60 * 60  # a bound on memory only: versions keep them tr
 def product_fragments(
     *, name: str, product_ids: list[int], render: Callable[[list[int]], dict[int, str]]
 ) -> list[str]:
-    """The fragment `name` of each product, in order: from the cache under the product's
-    version and today's date (an inbound falls overdue at midnight), else from
-    render(ids of the missing ones) -> {id: html}, which is then cached. The versions
-    are read before render reads the rows, so a fragment is never stored under a
-    version newer than its data."""
-    versions = product_versions(product_ids=product_ids)
-    day = timezone.localdate().isoformat()
-    keys = {pk: f"fragment:{name}:{pk}:{versions[pk]}:{day}" for pk in product_ids}
+    """The fragment `name` of each product, in order. A fragment is kept with the
+    product's version and the date it was rendered on (an inbound falls overdue at
+    midnight) and served while both still hold; the others come from
+    render(ids of the missing ones) -> {id: html} and are kept for next time.
+
+    Versions and fragments are read in one cache round trip, and the versions before
+    render reads the rows, so a fragment is never kept under a version newer than its
+    data. A product without a version gets a new one: a miss, never a stale page."""
+    version_keys = {pk: _key(pk) for pk in product_ids}
+    fragment_keys = {pk: f"fragment:{name}:{pk}" for pk in product_ids}
     try:
-        found = cache.get_many(keys.values())
-    except Exception:
-        logger.exception("cached fragments unreadable: rendering them all")
-        found = {}
-    missing = [pk for pk in product_ids if keys[pk] not in found]
+        found = cache.get_many([*version_keys.values(), *fragment_keys.values()])
+        new = {key: uuid.uuid4().hex for key in version_keys.values() if key not in found}
+        if new:
+            cache.set_many(new, timeout=None)
+    except Exception:  # the cache is down: every fragment is rendered afresh
+        logger.exception("product versions unreadable: rendering without cached fragments")
+        return _rendered_in_order(product_ids, render)
+    day = timezone.localdate().isoformat()
+    stamps = {pk: (found.get(key) or new[key], day) for pk, key in version_keys.items()}
+    fragments = {}
+    for pk, key in fragment_keys.items():
+        stamp, html = found.get(key, (None, ""))
+        if stamp == stamps[pk]:
+            fragments[pk] = html
+    missing = [pk for pk in product_ids if pk not in fragments]
     rendered = render(missing) if missing else {}
     if rendered:
         try:
-            cache.set_many({keys[pk]: html for pk, html in rendered.items()}, FRAGMENT_SECONDS)
+            kept = {fragment_keys[pk]: (stamps[pk], html) for pk, html in rendered.items()}
+            cache.set_many(kept, FRAGMENT_SECONDS)
         except Exception:
             logger.exception("fragments not cached")
-    return [found[keys[pk]] if keys[pk] in found else rendered[pk] for pk in product_ids]
+    return [fragments[pk] if pk in fragments else rendered[pk] for pk in product_ids]
+
+
+def _rendered_in_order(product_ids: list[int], render) -> list[str]:
+    rendered = render(product_ids) if product_ids else {}
+    return [rendered[pk] for pk in product_ids]

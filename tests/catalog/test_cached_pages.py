@@ -52,3 +52,16 @@ def test_a_card_is_served_from_the_cache_until_its_product_changes(client, run_o
     rows = [q["sql"] for q in changed.captured_queries if "IN (" in q["sql"]]
     assert not [q for q in cached.captured_queries if "IN (" in q["sql"]]
     assert len(rows) == 1 and f"({lantern.pk})" in rows[0].replace(" ", "")
+
+
+def test_with_the_cache_down_every_card_is_rendered_afresh(client, run_on_commit, caplog):
+    from unittest import mock
+
+    from django.core.cache import cache
+
+    lantern = product_create(sku="LANTERN", policy=BackorderPolicy.ALLOW_LIMITED, limit=1)
+    assert shown(client) == "Available on back-order"  # cached while the cache works
+    with mock.patch.object(cache, "get_many", side_effect=ConnectionError("cache down")):
+        run_on_commit(stock_receive, product=lantern, quantity=1)
+        assert shown(client) == "In stock"
+    assert "product versions unreadable" in caplog.text
