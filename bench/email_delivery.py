@@ -34,11 +34,11 @@ from django.utils import timezone
 
 from backorders.services import inbound_announce, stock_receive
 from bench.harness import (
-    VENV_BIN,
     CpuMeter,
     Report,
     Target,
     bench_database,
+    celery_worker,
     child_environment,
     child_process,
     database_settle,
@@ -178,20 +178,11 @@ def worker_environment(database_url: str, smtp_port: int) -> dict[str, str]:
 
 
 def worker_command(index: int) -> list[str]:
-    return [
-        str(VENV_BIN / "celery"),
-        "-A",
-        "storefront",
-        "worker",
-        f"--queues={EMAIL_QUEUE}",
-        "--pool=threads",
-        f"--concurrency={THREADS_PER_WORKER}",
-        "--loglevel=warning",
-        f"--hostname=bench{index}@%h",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
+    return celery_worker(
+        hostname=f"bench{index}",
+        queue=EMAIL_QUEUE,
+        options=["--pool=threads", f"--concurrency={THREADS_PER_WORKER}"],
+    )
 
 
 def cpu_meter(workers) -> CpuMeter:

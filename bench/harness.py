@@ -3,6 +3,7 @@ benchmark, figures with targets, child processes and a few timing helpers."""
 
 import math
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -241,6 +242,16 @@ def child_process(command: Sequence[str], *, env: dict[str, str], log: Path) -> 
         process_group_stop(process)
 
 
+def celery_worker(*, hostname: str, queue: str, options: Sequence[str] = ()) -> list[str]:
+    """A plain `celery -A storefront worker` for one queue, quiet and without the
+    cluster chatter (gossip, mingle, heartbeats) that a benchmark's workers do not use."""
+    return [
+        str(VENV_BIN / "celery"), "-A", "storefront", "worker", f"--queues={queue}",
+        *options, "--loglevel=warning", f"--hostname={hostname}@%h",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]  # fmt: skip
+
+
 def process_group_stop(process: subprocess.Popen, *, grace: float = 10) -> None:
     if process.poll() is not None:
         return
@@ -319,14 +330,23 @@ def _machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
+def _reaped_children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 class CpuMeter:
     """CPU seconds used by named groups of processes while a block runs, and by the
     rest of the machine (other users of this shared machine included). A process that
     exits inside the block counts only once its parent has reaped it, under the parent's
     group, which must be its own."""
 
-    def __init__(self, groups: dict[str, ProcessMatch]):
+    def __init__(self, groups: dict[str, ProcessMatch], *, reaped_children: str = ""):
+        """With `reaped_children`, the CPU of this process's children that exit and are
+        reaped inside the block (a load client run to its end) is a group of that name:
+        they are gone before the meter's last look at the processes."""
         self.groups = groups
+        self.reaped_children = reaped_children
         self.used: dict[str, float] = {}
         self.seconds = 0.0
 
@@ -340,6 +360,7 @@ class CpuMeter:
         return snapshot
 
     def __enter__(self) -> "CpuMeter":
+        self._children_start = _reaped_children_cpu()
         self._start = (time.monotonic(), _machine_busy_seconds(), self._snapshot())
         return self
 
@@ -352,6 +373,8 @@ class CpuMeter:
         # is taken off too: totals before and after, not per surviving process.
         for group in self.groups:
             self.used[group] = sum(after[group].values()) - sum(before[group].values())
+        if self.reaped_children:
+            self.used[self.reaped_children] = _reaped_children_cpu() - self._children_start
         self.used["rest of the machine"] = (
             _machine_busy_seconds() - start_busy - sum(self.used.values())
         )

@@ -12,7 +12,6 @@ used by gunicorn, PostgreSQL and wrk itself (the load client shares the 2 cores)
 
 import datetime
 import re
-import resource
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -116,20 +115,9 @@ def _latency_ms(output: str, percent: str) -> float:
 
 
 def load(port: int, path: str, groups: dict) -> Load:
-    """One wrk run with the CPU of each group; wrk's own comes from this process's
-    reaped children, as wrk exits before the meter's last look at the processes."""
-    children_before = _children_cpu()
-    with CpuMeter(groups) as cpu:
+    with CpuMeter(groups, reaped_children="wrk") as cpu:
         rate, p50, p99 = wrk(port, path)
-    used = dict(cpu.used)
-    used["wrk"] = _children_cpu() - children_before
-    used["rest of the machine"] -= used["wrk"]
-    return Load(rate, p50, p99, used)
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    return Load(rate, p50, p99, dict(cpu.used))
 
 
 def hello_start(port: int, log: Path):

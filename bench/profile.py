@@ -23,7 +23,7 @@ REQUESTS = 300
 def profile(paths: list[str]) -> None:
     from bench import pages
 
-    with bench_database("profile") as _, publishing_off():
+    with bench_database("profile"), publishing_off():
         built = pages.store_build()
         call_command("collectstatic", interactive=False, verbosity=0)
         # As a shopper's browser arrives in production: over HTTPS, to the site's host.
