@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from catalog.cache import product_versions_bump_on_commit
+from catalog.cache import catalog_bump_on_commit, product_versions_bump_on_commit
 from catalog.models import Category, Product, StockMovement
 from catalog.services import product_image_set
 from core.admin import ReadOnlyAdmin
@@ -10,20 +10,45 @@ from core.admin import ReadOnlyAdmin
 # re-dates the waiting back-orders.
 
 
+def _shown_anew(product_ids) -> None:
+    """A staff change to products or their category: their cards and pages, and the
+    catalog's lists, are made again once it commits."""
+    product_versions_bump_on_commit(product_ids=product_ids)
+    catalog_bump_on_commit()
+
+
+class ShownAnewOnDelete:
+    """Deleting rows from the admin (one, or the "delete selected" action) shows the
+    catalog without them."""
+
+    def delete_model(self, request, obj):
+        product_ids = self.shown_products(obj)
+        super().delete_model(request, obj)
+        _shown_anew(product_ids)
+
+    def delete_queryset(self, request, queryset):
+        product_ids = [pk for obj in queryset for pk in self.shown_products(obj)]
+        super().delete_queryset(request, queryset)
+        _shown_anew(product_ids)
+
+
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(ShownAnewOnDelete, admin.ModelAdmin):
     list_display = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name"]
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        # Each product's catalog card names its category.
-        product_versions_bump_on_commit(product_ids=obj.products.values_list("pk", flat=True))
+        _shown_anew(self.shown_products(obj))  # each product's card names its category
+
+    @staticmethod
+    def shown_products(category: Category) -> list[int]:
+        return list(category.products.values_list("pk", flat=True))
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(ShownAnewOnDelete, admin.ModelAdmin):
     list_display = [
         "sku",
         "name",
@@ -76,7 +101,11 @@ class ProductAdmin(admin.ModelAdmin):
             obj.save()
         if "image" in form.changed_data:  # a new picture, or one cleared: its thumbnail
             product_image_set(product=obj)
-        product_versions_bump_on_commit(product_ids=[obj.pk])  # its name, price, policy…
+        _shown_anew([obj.pk])  # its name, price, policy, place in the catalog…
+
+    @staticmethod
+    def shown_products(product: Product) -> list[int]:
+        return [product.pk]
 
 
 @admin.register(StockMovement)

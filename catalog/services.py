@@ -20,7 +20,7 @@ from django.utils.text import slugify
 from easy_thumbnails.files import get_thumbnailer
 from PIL import Image
 
-from catalog.cache import product_versions_bump_on_commit
+from catalog.cache import catalog_bump_on_commit, product_versions_bump_on_commit
 from catalog.exceptions import CatalogError, StockError
 from catalog.models import Category, Inbound, Product, StockMovement
 from core.db import insert_from_select
@@ -219,6 +219,7 @@ def products_import(*, rows: Sequence[ProductRow]) -> tuple[int, int]:
     with transaction.atomic():
         existing = Product.objects.filter(sku__in=[row.sku for row in rows])
         products_lock(product_ids=existing.values_list("pk", flat=True))
+        catalog_bump_on_commit()
         # Categories match by slug, so "Coffee gear" and "coffee gear" are one category.
         categories = {c.slug: c for c in Category.objects.all()}
         for row in rows:

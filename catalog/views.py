@@ -13,13 +13,28 @@ from catalog.selectors import (
     product_list,
     promise_date,
 )
+from core.pages import PageContent, page_cached
+from core.versions import CATALOG_VERSION, product_version
 
 # Products per catalog page: a query and a page's rendering that do not grow with the
 # catalog.
 PRODUCTS_PER_PAGE = 24
 
 
+# The catalog pages a crowd browses (by category, sort and page) are kept whole; a
+# search, the in-stock filter (which every sale changes) and odd queries are not.
+_KEPT_CATALOG_PARAMETERS = {"category", "sort", "page"}
+
+
 def product_list_view(request):
+    if set(request.GET) <= _KEPT_CATALOG_PARAMETERS and len(request.GET.urlencode()) <= 100:
+        key = "catalog:" + "&".join(sorted(request.GET.urlencode().split("&")))
+        return page_cached(request, key=key, content=lambda: _catalog_page(request))
+    page = _catalog_page(request)
+    return render(request, page.template, page.context)
+
+
+def _catalog_page(request) -> PageContent:
     query = request.GET.get("q", "").strip()[:100]
     category_slug = request.GET.get("category", "")
     sort = request.GET.get("sort", CatalogSort.NAME)
@@ -31,11 +46,11 @@ def product_list_view(request):
     page = Paginator(products.values_list("pk", flat=True), PRODUCTS_PER_PAGE).get_page(
         request.GET.get("page")
     )
+    product_ids = list(page)
     cards = product_fragments(
-        name="catalog-card", product_ids=list(page), render=_product_cards_render
+        name="catalog-card", product_ids=product_ids, render=_product_cards_render
     )
-    return render(
-        request,
+    return PageContent(
         "catalog/product_list.html",
         {
             "page": page,
@@ -47,6 +62,7 @@ def product_list_view(request):
             "sort": sort,
             "in_stock_only": in_stock_only,
         },
+        shows=[CATALOG_VERSION, *(product_version(pk) for pk in product_ids)],
     )
 
 
@@ -58,19 +74,27 @@ def _product_cards_render(product_ids: list[int]) -> dict[int, str]:
 
 
 def product_detail_view(request, slug: str):
+    return page_cached(request, key=f"product:{slug}", content=lambda: _product_page(slug))
+
+
+def _product_page(slug: str) -> PageContent:
     product = get_object_or_404(Product.objects.select_related("category"), slug=slug)
     eta = backorder_eta(product=product, quantity=1)
     policy = product.purchase_policy
-    waiting_or_sold_out = policy.availability != Availability.IN_STOCK
-    alternatives = in_stock_alternatives(product_ids=[product.pk]) if waiting_or_sold_out else {}
-    return render(
-        request,
+    shows = [product.pk]
+    alternatives = []
+    if policy.availability != Availability.IN_STOCK:
+        # Each alternative is suggested while it is in stock: the page shows them all.
+        shows += product.alternatives.values_list("pk", flat=True)
+        alternatives = in_stock_alternatives(product_ids=[product.pk]).get(product.pk, [])
+    return PageContent(
         "catalog/product_detail.html",
         {
             "product": product,
             "policy": policy,
-            "alternatives": alternatives.get(product.pk, []),
+            "alternatives": alternatives,
             "eta": eta,
             "promised_by": promise_date(eta),
         },
+        shows=[product_version(pk) for pk in shows],
     )

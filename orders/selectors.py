@@ -29,6 +29,7 @@ from django.utils.formats import date_format
 from catalog.models import Product, StockMovement
 from catalog.policy import PurchasePolicy
 from catalog.selectors import backorder_eta, promise_date, with_inbound_supply
+from core.versions import order_version, product_version
 from notifications.models import OutboxEmail
 from orders.models import LINE_ORDER_NUMBER, DelayNotice, Order, OrderLine, ShippingPreference
 from payments.models import Payment
@@ -138,6 +139,16 @@ def order_by_token(*, token: str) -> Order | None:
         .filter(token=token)
         .first()
     )
+
+
+def order_versions(*, order: Order) -> list[str]:
+    """The versions an order's page shows (core.versions): its own, and its products',
+    whose every change of stock moves the order's lines or their places in the queue.
+    Pass the order with its lines loaded."""
+    return [
+        order_version(order.pk),
+        *(product_version(line.product_id) for line in order.lines.all()),
+    ]
 
 
 def order_lookup(*, number: str, email: str) -> Order | None:

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -10,6 +10,8 @@ from django.views.decorators.http import require_POST
 from catalog.models import Product
 from catalog.selectors import in_stock_alternatives
 from core.limits import rate_limited
+from core.pages import PageContent, page_cached
+from core.versions import versioned
 from orders.billing import order_checkout, order_pay_due, payment_event_reconcile
 from orders.cart import Cart
 from orders.exceptions import BackorderNotAccepted, OrderError
@@ -35,6 +37,7 @@ from orders.selectors import (
     order_lookup,
     order_money,
     order_status_json,
+    order_versions,
 )
 from orders.services import (
     delay_notice_answer,
@@ -163,7 +166,11 @@ def _order_or_404(token: str):
 
 
 @never_cache
-def order_status_view(request, token: str, *, pay_form=None):
+def order_status_view(request, token: str):
+    return page_cached(request, key=f"order:{token}", content=lambda: _status_page(token))
+
+
+def _status_page(token: str, *, pay_form=None) -> PageContent:
     order = _order_or_404(token)
     notices = [
         (
@@ -174,8 +181,7 @@ def order_status_view(request, token: str, *, pay_form=None):
         )
         for notice in delay_notices_open(order=order)
     ]
-    return render(
-        request,
+    return PageContent(
         "orders/status.html",
         {
             "order": order,
@@ -184,7 +190,7 @@ def order_status_view(request, token: str, *, pay_form=None):
             "notices": notices,
             "pay_form": pay_form or (PayDueForm() if order.payment_due_by else None),
         },
-        status=400 if pay_form and pay_form.errors else 200,
+        shows=order_versions(order=order),
     )
 
 
@@ -206,15 +212,22 @@ def order_pay_view(request, token: str):
                 request, f"Thank you: ${charge.amount} is paid. The units will ship soon."
             )
             return redirect(order)
-    return order_status_view(request, token, pay_form=form)
+    page = _status_page(token, pay_form=form)
+    return render(request, page.template, page.context, status=400)
 
 
 @never_cache
 def order_status_json_view(request, token: str):
-    order = order_by_token(token=token)
-    if order is None:
+    try:
+        body = versioned(key=f"order-json:{token}", make=lambda: _status_json(token))
+    except Http404:
         return JsonResponse({"error": "not found"}, status=404)
-    return JsonResponse(order_status_json(order=order))
+    return HttpResponse(body, content_type="application/json")
+
+
+def _status_json(token: str) -> tuple[bytes, list[str]]:
+    order = _order_or_404(token)
+    return JsonResponse(order_status_json(order=order)).content, order_versions(order=order)
 
 
 @require_POST

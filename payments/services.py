@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.broker import enqueue_on_commit
+from core.versions import order_version, versions_bump_on_commit
 from payments.exceptions import PaymentError, PaymentUnavailable
 from payments.models import Payment
 from payments.providers import CardInput, SavedMethod, minor_units, provider
@@ -107,14 +108,17 @@ def payment_record(*, payment: Payment, outcome: Outcome) -> bool:
     payment.status = Payment.Status.SUCCEEDED if outcome.ok else Payment.Status.FAILED
     payment.provider_id, payment.error = outcome.provider_id, outcome.error[:300]
     payment.settled_at = timezone.now()
-    return bool(
-        Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(
-            status=payment.status,
-            provider_id=payment.provider_id,
-            error=payment.error,
-            settled_at=payment.settled_at,
-        )
+    recorded = Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(
+        status=payment.status,
+        provider_id=payment.provider_id,
+        error=payment.error,
+        settled_at=payment.settled_at,
     )
+    if recorded and payment.order_id is not None:
+        # The order's page shows what was paid and refunded (a refund settles apart
+        # from anything else of its order).
+        versions_bump_on_commit(names=[order_version(payment.order_id)])
+    return bool(recorded)
 
 
 def payment_abandon(*, payment: Payment) -> None:

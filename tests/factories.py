@@ -8,6 +8,7 @@ from django.test import TestCase
 from django.utils import timezone
 
 from backorders.services import stock_receive
+from catalog.cache import catalog_bump_on_commit
 from catalog.models import Category, Product
 from catalog.policy import BackorderPolicy
 from catalog.selectors import promise_date
@@ -30,6 +31,8 @@ def product_create(
     category_obj, _ = Category.objects.get_or_create(
         name=category, defaults={"slug": category.lower().replace(" ", "-")}
     )
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        catalog_bump_on_commit()  # as adding it in the admin does
     product = Product.objects.create(
         sku=sku,
         slug=sku.lower(),
