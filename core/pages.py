@@ -16,18 +16,17 @@ from typing import Any
 
 from django.contrib.messages import get_messages
 from django.http import HttpResponse
+from django.middleware.csrf import get_token
 from django.template import Context, engines
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from core.versions import versioned
 
-# Per-request context variable: (the value a kept page is rendered with, the template
-# that renders the variable).
-_STAND_INS = {
-    "csrf_token": ("csrf-stand-in", "{% csrf_token %}"),
-    "cart_badge": (mark_safe("<!-- cart badge -->"), "{{ cart_badge }}"),
-}
+# The per-request context variables, and the value a kept page is rendered with.
+_CSRF_STAND_IN = "csrf-stand-in"
+_CART_BADGE_STAND_IN = mark_safe("<!-- cart badge -->")
+_STAND_INS = {"csrf_token": _CSRF_STAND_IN, "cart_badge": _CART_BADGE_STAND_IN}
 
 
 @dataclass(frozen=True)
@@ -51,22 +50,30 @@ def _made(request, content: PageContent) -> tuple[str, Collection[str]]:
 
 
 def _render(request, content: PageContent) -> str:
-    stand_ins = {name: value for name, (value, _) in _STAND_INS.items()}
-    return render_to_string(content.template, {**content.context, **stand_ins}, request)
+    return render_to_string(content.template, {**content.context, **_STAND_INS}, request)
 
 
 def _filled(request, html: str) -> str:
-    for stand_in, template in _fillers():
-        if stand_in in html:
-            html = html.replace(stand_in, template.render(request=request))
+    """The request's CSRF token and cart badge in place of the stand-ins. The token is
+    asked for only by a page with a form (asking sets the CSRF cookie)."""
+    csrf_input = _csrf_input()
+    if csrf_input in html:
+        html = html.replace(csrf_input, csrf_input.replace(_CSRF_STAND_IN, get_token(request)))
+    if _CART_BADGE_STAND_IN in html:
+        html = html.replace(_CART_BADGE_STAND_IN, _context_processed(request)["cart_badge"])
     return html
 
 
 @functools.cache
-def _fillers() -> list[tuple[str, Any]]:
-    """(a stand-in as rendered, the template rendering the request's part)."""
-    fillers = []
-    for name, (value, source) in _STAND_INS.items():
-        template = engines["django"].from_string(source)
-        fillers.append((template.template.render(Context({name: value})), template))
-    return fillers
+def _csrf_input() -> str:
+    """The CSRF stand-in as {% csrf_token %} renders it."""
+    template = engines["django"].from_string("{% csrf_token %}")
+    return template.template.render(Context({"csrf_token": _CSRF_STAND_IN}))
+
+
+def _context_processed(request) -> dict[str, Any]:
+    """What the context processors give a full render of this request."""
+    values = {}
+    for processor in engines["django"].engine.template_context_processors:
+        values.update(processor(request))
+    return values

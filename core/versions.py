@@ -71,6 +71,13 @@ def versions_read(*, names: Collection[str], keys: Collection[str] = ()) -> tupl
     return stamps, {key: found[key] for key in keys if key in found}
 
 
+# The names each key's value showed last, as this process saw them: only which
+# versions to read along with the value, in the same round trip. What is kept, and
+# whether it holds, is decided by the cache alone.
+_SHOWN: dict[str, tuple[str, ...]] = {}
+_SHOWN_MAX = 10_000
+
+
 def versioned(*, key: str, make: Callable[[], tuple[Any, Collection[str]]]) -> Any:
     """The value kept at `key` while the versions of the names it shows still hold;
     else make() -> (value, the names it shows), kept for next time.
@@ -79,21 +86,33 @@ def versioned(*, key: str, make: Callable[[], tuple[Any, Collection[str]]]) -> A
     product's alternatives), so the first value kept is a hint that lists them without
     a stamp; the next request reads their versions before make() and keeps the value
     under them. A make() that shows other names than the hint only updates the hint."""
+    kept_key = f"versioned:{key}"
     try:
-        hint = cache.get(f"versioned:{key}")
-        shows = hint[0] if hint else ()
-        stamps = versions_read(names=shows)[0] if shows else {}
+        shows = _SHOWN.get(key, ())
+        stamps, found = versions_read(names=shows, keys=[kept_key])
+        hint = found.get(kept_key)
+        if hint and hint[0] != shows:  # another process made it since: read its names
+            shows = hint[0]
+            stamps = versions_read(names=shows)[0]
     except Exception:
         logger.exception("cache unreadable: %s made afresh", key)
         return make()[0]
     stamp = (timezone.localdate().isoformat(), *(stamps[name] for name in shows))
     if hint and hint[1] == stamp:
+        _remember(key, shows)
         return hint[2]
     value, names = make()
     names = tuple(sorted(set(names)))
     kept = (names, stamp, value) if hint and names == shows else (names, None, None)
     try:
-        cache.set(f"versioned:{key}", kept, KEEP_SECONDS)
+        cache.set(kept_key, kept, KEEP_SECONDS)
     except Exception:
         logger.exception("%s not kept", key)
+    _remember(key, names)
     return value
+
+
+def _remember(key: str, names: tuple[str, ...]) -> None:
+    if len(_SHOWN) >= _SHOWN_MAX:
+        _SHOWN.clear()
+    _SHOWN[key] = names
