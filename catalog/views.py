@@ -1,3 +1,5 @@
+import re
+
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
@@ -22,12 +24,16 @@ PRODUCTS_PER_PAGE = 24
 
 
 # The catalog pages a crowd browses (by category, sort and page) are kept whole; a
-# search, the in-stock filter (which every sale changes) and odd queries are not.
+# search, the in-stock filter (which every sale changes) and odd queries are not. Only
+# real categories, sorts and pages are kept, so nobody can fill the cache with keys.
 _KEPT_CATALOG_PARAMETERS = {"category", "sort", "page"}
+_PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,3}")
 
 
 def product_list_view(request):
-    if set(request.GET) <= _KEPT_CATALOG_PARAMETERS and len(request.GET.urlencode()) <= 100:
+    if set(request.GET) <= _KEPT_CATALOG_PARAMETERS and all(
+        len(values) == 1 and len(values[0]) <= 50 for _, values in request.GET.lists()
+    ):
         key = "catalog:" + "&".join(sorted(request.GET.urlencode().split("&")))
         return page_cached(request, key=key, content=lambda: _catalog_page(request))
     page = _catalog_page(request)
@@ -43,19 +49,19 @@ def _catalog_page(request) -> PageContent:
         query=query, category_slug=category_slug, sort=sort, in_stock_only=in_stock_only
     )
     # get_page: a page that is not a number is the first, one past the end the last.
-    page = Paginator(products.values_list("pk", flat=True), PRODUCTS_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+    page_number = request.GET.get("page", "1")
+    page = Paginator(products.values_list("pk", flat=True), PRODUCTS_PER_PAGE).get_page(page_number)
     product_ids = list(page)
     cards = product_fragments(
         name="catalog-card", product_ids=product_ids, render=_product_cards_render
     )
+    categories = list(category_list())
     return PageContent(
         "catalog/product_list.html",
         {
             "page": page,
             "cards": cards,
-            "categories": category_list(),
+            "categories": categories,
             "query": query,
             "category_slug": category_slug,
             "sorts": CatalogSort.choices,
@@ -63,6 +69,12 @@ def _catalog_page(request) -> PageContent:
             "in_stock_only": in_stock_only,
         },
         shows=[CATALOG_VERSION, *(product_version(pk) for pk in product_ids)],
+        keep=(
+            sort in CatalogSort.values
+            and (not category_slug or category_slug in {c.slug for c in categories})
+            and bool(_PAGE_NUMBER.fullmatch(page_number))
+            and page.number == int(page_number)
+        ),
     )
 
 

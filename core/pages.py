@@ -34,6 +34,7 @@ class PageContent:
     template: str
     context: dict[str, Any]
     shows: Collection[str] = field(default_factory=tuple)  # names of versions (core.versions)
+    keep: bool = True  # False: answered, but not kept (a page nobody else will ask for)
 
 
 def page_cached(request, *, key: str, content: Callable[[], PageContent]) -> HttpResponse:
@@ -45,8 +46,8 @@ def page_cached(request, *, key: str, content: Callable[[], PageContent]) -> Htt
     return HttpResponse(_filled(request, html))
 
 
-def _made(request, content: PageContent) -> tuple[str, Collection[str]]:
-    return _render(request, content), content.shows
+def _made(request, content: PageContent) -> tuple[str, Collection[str] | None]:
+    return _render(request, content), content.shows if content.keep else None
 
 
 def _render(request, content: PageContent) -> str:
@@ -60,7 +61,8 @@ def _filled(request, html: str) -> str:
     if csrf_input in html:
         html = html.replace(csrf_input, csrf_input.replace(_CSRF_STAND_IN, get_token(request)))
     if _CART_BADGE_STAND_IN in html:
-        html = html.replace(_CART_BADGE_STAND_IN, _context_processed(request)["cart_badge"])
+        badge = _context_processed(request).get("cart_badge", "")
+        html = html.replace(_CART_BADGE_STAND_IN, badge)
     return html
 
 

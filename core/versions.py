@@ -65,7 +65,8 @@ def versions_read(*, names: Collection[str], keys: Collection[str] = ()) -> tupl
     found = cache.get_many([*version_keys.values(), *keys])
     new = {key: uuid.uuid4().hex for key in version_keys.values() if key not in found}
     if new:
-        cache.set_many(new, timeout=None)
+        # Kept as long as what is kept under them: a version gone is a new one, a miss.
+        cache.set_many(new, timeout=KEEP_SECONDS)
     day = timezone.localdate().isoformat()
     stamps = {name: (found.get(key) or new[key], day) for name, key in version_keys.items()}
     return stamps, {key: found[key] for key in keys if key in found}
@@ -78,9 +79,10 @@ _SHOWN: dict[str, tuple[str, ...]] = {}
 _SHOWN_MAX = 10_000
 
 
-def versioned(*, key: str, make: Callable[[], tuple[Any, Collection[str]]]) -> Any:
+def versioned(*, key: str, make: Callable[[], tuple[Any, Collection[str] | None]]) -> Any:
     """The value kept at `key` while the versions of the names it shows still hold;
-    else make() -> (value, the names it shows), kept for next time.
+    else make() -> (value, the names it shows, or None not to keep it), kept for next
+    time.
 
     The names a value shows are known only once it is made (an order's products, a
     product's alternatives), so the first value kept is a hint that lists them without
@@ -102,6 +104,8 @@ def versioned(*, key: str, make: Callable[[], tuple[Any, Collection[str]]]) -> A
         _remember(key, shows)
         return hint[2]
     value, names = make()
+    if names is None:  # not to be kept
+        return value
     names = tuple(sorted(set(names)))
     kept = (names, stamp, value) if hint and names == shows else (names, None, None)
     try:

@@ -183,3 +183,25 @@ def test_a_search_is_not_kept_but_its_cards_are(client):
         with CaptureQueriesContext(connection) as queries:
             assert "Kettle" in client.get("/", {"q": "kett"}).content.decode()
         assert len(queries) == 3  # the categories, the count, the page's products
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"category": "no-such-category"},
+        {"page": "999"},  # past the end: the last page is shown
+        {"page": "0001"},
+        {"sort": "sideways"},
+    ],
+)
+def test_a_catalog_page_nobody_links_to_is_answered_but_never_kept(client, query):
+    from django.core.cache import cache
+
+    product_create(sku="KETTLE", name="Kettle")
+    for _ in range(3):
+        assert client.get("/", query).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/", query)
+    assert queries.captured_queries  # made again: nothing was kept for it
+    assert not [key for key in cache._cache if "versioned:catalog" in key]
+    assert kept(client, "/?category=general&page=1&sort=price")  # a real one is kept
