@@ -22,12 +22,12 @@ class ShownAnewOnDelete:
     catalog without them."""
 
     def delete_model(self, request, obj):
-        product_ids = self.shown_products(obj)
+        product_ids = self.shown_products(type(obj).objects.filter(pk=obj.pk))
         super().delete_model(request, obj)
         _shown_anew(product_ids)
 
     def delete_queryset(self, request, queryset):
-        product_ids = [pk for obj in queryset for pk in self.shown_products(obj)]
+        product_ids = self.shown_products(queryset)
         super().delete_queryset(request, queryset)
         _shown_anew(product_ids)
 
@@ -40,11 +40,13 @@ class CategoryAdmin(ShownAnewOnDelete, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        _shown_anew(self.shown_products(obj))  # each product's card names its category
+        # Each product's card names its category.
+        _shown_anew(self.shown_products(Category.objects.filter(pk=obj.pk)))
 
     @staticmethod
-    def shown_products(category: Category) -> list[int]:
-        return list(category.products.values_list("pk", flat=True))
+    def shown_products(categories) -> list[int]:
+        """The products of these categories, in one query."""
+        return list(Product.objects.filter(category__in=categories).values_list("pk", flat=True))
 
 
 @admin.register(Product)
@@ -104,8 +106,8 @@ class ProductAdmin(ShownAnewOnDelete, admin.ModelAdmin):
         _shown_anew([obj.pk])  # its name, price, policy, place in the catalog…
 
     @staticmethod
-    def shown_products(product: Product) -> list[int]:
-        return [product.pk]
+    def shown_products(products) -> list[int]:
+        return list(products.values_list("pk", flat=True))
 
 
 @admin.register(StockMovement)

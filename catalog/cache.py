@@ -45,25 +45,20 @@ def product_fragments(
     fragment_keys = {pk: f"fragment:{name}:{pk}" for pk in product_ids}
     try:
         stamps, found = versions_read(names=names.values(), keys=fragment_keys.values())
-    except Exception:  # the cache is down: every fragment is rendered afresh
+    except Exception:  # the cache is down: every fragment is rendered afresh, none kept
         logger.exception("product versions unreadable: rendering without cached fragments")
-        return _rendered_in_order(product_ids, render)
+        stamps, found = None, {}
     fragments = {}
     for pk, key in fragment_keys.items():
         stamp, html = found.get(key, (None, ""))
-        if stamp == stamps[names[pk]]:
+        if stamps and stamp == stamps[names[pk]]:
             fragments[pk] = html
     missing = [pk for pk in product_ids if pk not in fragments]
     rendered = render(missing) if missing else {}
-    if rendered:
+    if rendered and stamps:
         try:
             kept = {fragment_keys[pk]: (stamps[names[pk]], html) for pk, html in rendered.items()}
             cache.set_many(kept, KEEP_SECONDS)
         except Exception:
             logger.exception("fragments not cached")
     return [fragments[pk] if pk in fragments else rendered[pk] for pk in product_ids]
-
-
-def _rendered_in_order(product_ids: list[int], render) -> list[str]:
-    rendered = render(product_ids) if product_ids else {}
-    return [rendered[pk] for pk in product_ids]

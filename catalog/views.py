@@ -1,4 +1,5 @@
 import re
+from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
@@ -34,7 +35,7 @@ def product_list_view(request):
     if set(request.GET) <= _KEPT_CATALOG_PARAMETERS and all(
         len(values) == 1 and len(values[0]) <= 50 for _, values in request.GET.lists()
     ):
-        key = "catalog:" + "&".join(sorted(request.GET.urlencode().split("&")))
+        key = "catalog:" + urlencode(sorted(request.GET.items()))
         return page_cached(request, key=key, content=lambda: _catalog_page(request))
     page = _catalog_page(request)
     return render(request, page.template, page.context)

@@ -167,11 +167,12 @@ def _order_or_404(token: str):
 
 @never_cache
 def order_status_view(request, token: str):
-    return page_cached(request, key=f"order:{token}", content=lambda: _status_page(token))
+    return page_cached(
+        request, key=f"order:{token}", content=lambda: _status_page(_order_or_404(token))
+    )
 
 
-def _status_page(token: str, *, pay_form=None) -> PageContent:
-    order = _order_or_404(token)
+def _status_page(order: Order, *, pay_form=None) -> PageContent:
     notices = [
         (
             notice,
@@ -212,7 +213,8 @@ def order_pay_view(request, token: str):
                 request, f"Thank you: ${charge.amount} is paid. The units will ship soon."
             )
             return redirect(order)
-    page = _status_page(token, pay_form=form)
+    # The order read again: the attempt that failed may have changed its rows.
+    page = _status_page(_order_or_404(token), pay_form=form)
     return render(request, page.template, page.context, status=400)
 
 
