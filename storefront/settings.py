@@ -120,6 +120,9 @@ if not CACHE_URL and env("CELERY_BROKER_URL", default="").startswith(("redis://"
 if not CACHE_URL and not DEBUG:
     raise ImproperlyConfigured("Set CACHE_URL=redis://… (or a redis:// CELERY_BROKER_URL)")
 CACHES = {"default": env.cache_url_config(CACHE_URL or "locmemcache://")}
+# Sessions are read from the cache and written through to the database, so a shopper's
+# request reads no session row; with the cache down they are read from the database.
+SESSION_ENGINE = "core.sessions"
 
 # --- Auth, i18n, static -----------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
