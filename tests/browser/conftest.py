@@ -90,13 +90,19 @@ class Journey:
         page.set_viewport_size(viewport)
         self.problems: list[str] = []
         page.on("console", self._console)
-        page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url}"))
+        page.on("requestfailed", self._request_failed)
         page.on("response", self._response)
 
     def _console(self, message) -> None:
         # Chromium also logs each 4xx/5xx answer as an error: _response judges those.
         if message.type == "error" and not message.text.startswith("Failed to load resource"):
             self.problems.append(f"console error: {message.text}")
+
+    def _request_failed(self, request) -> None:
+        # A request the browser dropped because the page moved on (the favicon of a page
+        # left by a form's redirect) is the browser's choice, not the store failing.
+        if request.failure != "net::ERR_ABORTED":
+            self.problems.append(f"request failed: {request.url} ({request.failure})")
 
     def _response(self, response) -> None:
         # A form answered with its errors (400) is the page working; anything else that
