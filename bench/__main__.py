@@ -39,9 +39,24 @@ def cpu_model() -> str:
     return platform.machine()
 
 
+def python_speed_ms() -> float:
+    """CPU milliseconds a fixed pure-Python loop takes now. This shared machine's speed
+    drifts by a third within an hour (docs/performance.md), moving every figure with
+    it; this reading, taken with the load average, tells a slow hour from a slow change."""
+    start = time.process_time()
+    total = 0
+    for number in range(SPEED_LOOP):
+        total += number % 7
+    return (time.process_time() - start) * 1000
+
+
+SPEED_LOOP = 3_000_000
+
+
 def machine_facts() -> list[str]:
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     return [
+        f"a fixed Python loop now takes {python_speed_ms():.0f} ms of CPU (lower is faster)",
         f"CPUs: {os.cpu_count()} × {cpu_model()}",
         f"Python {platform.python_version()}, PostgreSQL {postgres_version()}, "
         f"Redis {redis_version()}",

@@ -279,8 +279,9 @@ def web_environment(database_url: str, port: int, mail_dir: Path) -> dict[str, s
     )
 
 
-def web_start(env: dict[str, str], port: int, log: Path, *, workers: int = WEB_WORKERS):
-    """collectstatic (the manifest storage needs it with DEBUG off), then gunicorn."""
+def web_start(env: dict[str, str], port: int, log: Path, *, workers: int = WEB_WORKERS, options=()):
+    """collectstatic (the manifest storage needs it with DEBUG off), then gunicorn with
+    `workers` sync processes, or as `options` say (a worker class, threads)."""
     with log.open("wb") as output:
         subprocess.run(
             [str(VENV_BIN / "python"), "manage.py", "collectstatic", "--noinput", "-v0"],
@@ -296,6 +297,7 @@ def web_start(env: dict[str, str], port: int, log: Path, *, workers: int = WEB_W
         "storefront.wsgi",
         f"--workers={workers}",
         f"--bind=127.0.0.1:{port}",
+        *options,
     ]
     return child_process(command, env=env, log=log)
 

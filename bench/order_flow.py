@@ -20,6 +20,7 @@ Check: every order placed has its order-placed email marked sent.
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -66,6 +67,14 @@ OSCAR_ORDERS_PER_SECOND = 2.7  # django-oscar 4.2's guest checkout, the issue's 
 TARGET_ORDERS = Target(10 * OSCAR_ORDERS_PER_SECOND, at_least=True)
 EMAIL_TIMEOUT = 120
 SERVER = ("gunicorn", "workers", "postgres")
+ISSUE_SHAPE = []  # WEB_WORKERS sync workers, as the issue measured the store and its peer
+# Other shapes for 2 cores (docs/performance.md): the Procfile's default of 3, gunicorn's
+# rule of thumb of 2 × cores + 1, and threads that overlap a request's database waits.
+SHAPES = {
+    "sync × 3": ["--workers=3"],
+    "sync × 5": ["--workers=5"],
+    "gthread 2 × 4 threads": ["--worker-class=gthread", "--threads=4"],
+}
 
 
 def products_create() -> list[ProductRef]:
@@ -111,22 +120,12 @@ def run() -> list:
             refs = products_create()
             port = free_port()
             env = web_environment(database_url, port, mail_dir) | {"CELERY_BROKER_URL": REDIS_URL}
-            web_log = log_path("gunicorn-order-flow")
             worker_run, mailer_run = workers_start(env)
-            with (
-                web_start(env, port, web_log, workers=WEB_WORKERS) as web,
-                worker_run as worker,
-                mailer_run as mailer,
-            ):
-                if not wait_until(lambda: web_ready(port), timeout=60, interval=0.25):
-                    raise RuntimeError(f"gunicorn did not start:\n{log_tail(web_log)}")
-                groups = {
-                    "gunicorn": in_process_group(web),
-                    "workers": lambda pid, name, group: group in (worker.pid, mailer.pid),
-                    "postgres": postgres_server,
-                    "shoppers (this process)": this_process,
-                }
-                measure(report, port, refs, groups)
+            with worker_run as worker, mailer_run as mailer:
+                workers = in_process_groups(worker, mailer)
+                with web_serving(env, port, ISSUE_SHAPE) as web:
+                    measure(report, port, refs, server_groups(web, workers))
+                shapes_compare(report, env, port, refs, workers)
                 # The emails drain after the last order: every one must be sent.
                 wait_until(lambda: len(set(emails_sent())) == 1, timeout=EMAIL_TIMEOUT)
                 orders, sent = emails_sent()
@@ -135,6 +134,48 @@ def run() -> list:
     finally:
         shutil.rmtree(mail_dir, ignore_errors=True)
     return report.figures
+
+
+@contextmanager
+def web_serving(env: dict[str, str], port: int, options: list[str]):
+    log = log_path("gunicorn-order-flow")
+    with web_start(env, port, log, workers=WEB_WORKERS, options=options) as web:
+        if not wait_until(lambda: web_ready(port), timeout=60, interval=0.25):
+            raise RuntimeError(f"gunicorn did not start:\n{log_tail(log)}")
+        yield web
+
+
+def in_process_groups(*processes):
+    leaders = {process.pid for process in processes}
+    return lambda pid, name, group: group in leaders
+
+
+def server_groups(web, workers) -> dict:
+    return {
+        "gunicorn": in_process_group(web),
+        "workers": workers,
+        "postgres": postgres_server,
+        "shoppers (this process)": this_process,
+    }
+
+
+def shapes_compare(report: Report, env: dict[str, str], port: int, refs, workers) -> None:
+    """The same flow served by gunicorn in other shapes for these 2 cores, one round
+    each, each beside a round of the issue's shape measured just before it (the
+    machine's speed drifts over minutes, so only a side-by-side ratio means much)."""
+    for label, options in SHAPES.items():
+        rates = []
+        for shape in (ISSUE_SHAPE, options):
+            with web_serving(env, port, shape) as web:
+                shop(port, refs, seconds=WARMUP_SECONDS, status_page=True)
+                with CpuMeter(server_groups(web, workers)) as cpu:
+                    result = shop(port, refs, seconds=PHASE_SECONDS, status_page=True)
+            server = sum(cpu.used[group] for group in SERVER) / len(result.placed) * 1000
+            rates.append(result.orders_per_second)
+        report.add(f"{label}: orders/second", result.orders_per_second, "/s")
+        report.add(f"{label}: server CPU per order", server, "ms")
+        ratio = rates[1] / rates[0]
+        report.add(f"{label}: orders/second / sync × {WEB_WORKERS} just before", ratio, "x")
 
 
 def measure(report: Report, port: int, refs: list[ProductRef], groups: dict) -> None:
