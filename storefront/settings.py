@@ -120,6 +120,10 @@ if not CACHE_URL and env("CELERY_BROKER_URL", default="").startswith(("redis://"
 if not CACHE_URL and not DEBUG:
     raise ImproperlyConfigured("Set CACHE_URL=redis://… (or a redis:// CELERY_BROKER_URL)")
 CACHES = {"default": env.cache_url_config(CACHE_URL or "locmemcache://")}
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    # Each request reads its session and page here: a Redis that stops answering costs
+    # it a second (and the database fallbacks), not the system's TCP timeout.
+    CACHES["default"]["OPTIONS"] = {"socket_connect_timeout": 1, "socket_timeout": 1}
 # Sessions are read from the cache and written through to the database, so a shopper's
 # request reads no session row; with the cache down they are read from the database.
 SESSION_ENGINE = "core.sessions"

@@ -1,19 +1,24 @@
 """Sessions are read from the cache and written through to the database (core.sessions):
-a shopper's request reads no session row, and with the cache unreachable the cart is
-still read from and saved to the database."""
+a shopper's request reads no session row; with the cache unreachable or full the cart
+is still read from and saved to the database, and never read from an older copy; an
+ended session cannot come back from the cache."""
 
 from unittest import mock
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
 from tests.factories import product_create
 
 pytestmark = pytest.mark.django_db
 
-DOWN = ConnectionError("cache down")
+DOWN = RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+FULL = ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
 
 
 def cart_add(client, product, quantity=1):
@@ -55,9 +60,21 @@ def test_with_the_cache_down_the_cart_is_kept_in_the_database(client, caplog):
         page = client.get("/cart/").content.decode()
     assert "Kettle" in page and "Lamp" in page
     assert "the cache is unreachable" in caplog.text
-    cache.clear()  # what the cache held before it went down is gone with it
+    # The cache is back: its copy from before the outage, with the kettle alone, was
+    # removed when it refused the new one.
     page = client.get("/cart/").content.decode()
     assert "Kettle" in page and "Lamp" in page
+
+
+def test_with_the_cache_full_the_cart_is_read_from_the_database(client, caplog):
+    kettle = product_create(sku="KETTLE", name="Kettle", on_hand=5)
+    lamp = product_create(sku="LAMP", name="Lamp", on_hand=5)
+    cart_add(client, kettle)
+    with mock.patch.object(cache, "set", side_effect=FULL):  # reads still work
+        cart_add(client, lamp)
+        page = client.get("/cart/").content.decode()
+    assert "Kettle" in page and "Lamp" in page
+    assert "the cache refused it" in caplog.text
 
 
 def test_a_new_shopper_gets_a_session_with_the_cache_down(client):
@@ -69,6 +86,18 @@ def test_a_new_shopper_gets_a_session_with_the_cache_down(client):
     ):
         cart_add(client, kettle)
         assert "Kettle" in client.get("/cart/").content.decode()
+
+
+def test_a_logout_the_cache_cannot_take_changes_nothing(admin_user, client):
+    client.force_login(admin_user)
+    stolen = client.cookies["sessionid"].value
+    with mock.patch.object(cache, "delete", side_effect=DOWN), pytest.raises(RedisConnectionError):
+        client.post("/admin/logout/")
+    assert Session.objects.filter(session_key=stolen).exists()  # still logged in
+    client.post("/admin/logout/")  # the cache is back
+    assert not Session.objects.filter(session_key=stolen).exists()
+    client.cookies["sessionid"] = stolen
+    assert client.get("/admin/").status_code == 302  # to the login page
 
 
 def test_a_staff_session_ended_by_logout_is_not_revived_from_the_cache(admin_user, client):
