@@ -67,13 +67,17 @@ OSCAR_ORDERS_PER_SECOND = 2.7  # django-oscar 4.2's guest checkout, the issue's 
 TARGET_ORDERS = Target(10 * OSCAR_ORDERS_PER_SECOND, at_least=True)
 EMAIL_TIMEOUT = 120
 SERVER = ("gunicorn", "workers", "postgres")
-ISSUE_SHAPE = []  # WEB_WORKERS sync workers, as the issue measured the store and its peer
+# gunicorn's options and the environment: WEB_WORKERS sync workers, as the issue
+# measured the store and its peer.
+ISSUE_SHAPE = ([], {})
 # Other shapes for 2 cores (docs/performance.md): the Procfile's default of 3, gunicorn's
-# rule of thumb of 2 × cores + 1, and threads that overlap a request's database waits.
+# rule of thumb of 2 × cores + 1, threads that overlap a request's database waits, and
+# the issue's shape without connection reuse.
 SHAPES = {
-    "sync × 3": ["--workers=3"],
-    "sync × 5": ["--workers=5"],
-    "gthread 2 × 4 threads": ["--worker-class=gthread", "--threads=4"],
+    "sync × 3": (["--workers=3"], {}),
+    "sync × 5": (["--workers=5"], {}),
+    "gthread 2 × 4 threads": (["--worker-class=gthread", "--threads=4"], {}),
+    "sync × 2, a connection per request (CONN_MAX_AGE=0)": ([], {"CONN_MAX_AGE": "0"}),
 }
 
 
@@ -137,9 +141,11 @@ def run() -> list:
 
 
 @contextmanager
-def web_serving(env: dict[str, str], port: int, options: list[str]):
+def web_serving(env: dict[str, str], port: int, shape: tuple[list[str], dict[str, str]]):
+    """gunicorn in `shape`: its options, and the environment it changes."""
+    options, overrides = shape
     log = log_path("gunicorn-order-flow")
-    with web_start(env, port, log, workers=WEB_WORKERS, options=options) as web:
+    with web_start(env | overrides, port, log, workers=WEB_WORKERS, options=options) as web:
         if not wait_until(lambda: web_ready(port), timeout=60, interval=0.25):
             raise RuntimeError(f"gunicorn did not start:\n{log_tail(log)}")
         yield web
@@ -163,10 +169,10 @@ def shapes_compare(report: Report, env: dict[str, str], port: int, refs, workers
     """The same flow served by gunicorn in other shapes for these 2 cores, one round
     each, each beside a round of the issue's shape measured just before it (the
     machine's speed drifts over minutes, so only a side-by-side ratio means much)."""
-    for label, options in SHAPES.items():
+    for label, shape in SHAPES.items():
         rates = []
-        for shape in (ISSUE_SHAPE, options):
-            with web_serving(env, port, shape) as web:
+        for served in (ISSUE_SHAPE, shape):
+            with web_serving(env, port, served) as web:
                 shop(port, refs, seconds=WARMUP_SECONDS, status_page=True)
                 with CpuMeter(server_groups(web, workers)) as cpu:
                     result = shop(port, refs, seconds=PHASE_SECONDS, status_page=True)
