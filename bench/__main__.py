@@ -39,6 +39,9 @@ def cpu_model() -> str:
     return platform.machine()
 
 
+SPEED_LOOP = 3_000_000
+
+
 def python_speed_ms() -> float:
     """CPU milliseconds a fixed pure-Python loop takes now. This shared machine's speed
     drifts by a third within an hour (docs/performance.md), moving every figure with
@@ -48,9 +51,6 @@ def python_speed_ms() -> float:
     for number in range(SPEED_LOOP):
         total += number % 7
     return (time.process_time() - start) * 1000
-
-
-SPEED_LOOP = 3_000_000
 
 
 def machine_facts() -> list[str]:

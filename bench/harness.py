@@ -385,8 +385,10 @@ class CpuMeter:
         return f"CPU seconds used: {parts}; of {available:.1f} available ({self.seconds:.1f} s)"
 
 
-def in_process_group(process: subprocess.Popen) -> ProcessMatch:
-    return lambda pid, name, group_id: group_id == process.pid
+def in_process_group(*processes: subprocess.Popen) -> ProcessMatch:
+    """Processes in the process group of any of `processes` (each leads its own)."""
+    leaders = {process.pid for process in processes}
+    return lambda pid, name, group_id: group_id in leaders
 
 
 def this_process(pid: int, name: str, group_id: int) -> bool:

@@ -126,7 +126,7 @@ def run() -> list:
             env = web_environment(database_url, port, mail_dir) | {"CELERY_BROKER_URL": REDIS_URL}
             worker_run, mailer_run = workers_start(env)
             with worker_run as worker, mailer_run as mailer:
-                workers = in_process_groups(worker, mailer)
+                workers = in_process_group(worker, mailer)
                 with web_serving(env, port, ISSUE_SHAPE) as web:
                     measure(report, port, refs, server_groups(web, workers))
                 shapes_compare(report, env, port, refs, workers)
@@ -151,11 +151,6 @@ def web_serving(env: dict[str, str], port: int, shape: tuple[list[str], dict[str
         yield web
 
 
-def in_process_groups(*processes):
-    leaders = {process.pid for process in processes}
-    return lambda pid, name, group: group in leaders
-
-
 def server_groups(web, workers) -> dict:
     return {
         "gunicorn": in_process_group(web),
@@ -170,18 +165,31 @@ def shapes_compare(report: Report, env: dict[str, str], port: int, refs, workers
     each, each beside a round of the issue's shape measured just before it (the
     machine's speed drifts over minutes, so only a side-by-side ratio means much)."""
     for label, shape in SHAPES.items():
-        rates = []
-        for served in (ISSUE_SHAPE, shape):
-            with web_serving(env, port, served) as web:
-                shop(port, refs, seconds=WARMUP_SECONDS, status_page=True)
-                with CpuMeter(server_groups(web, workers)) as cpu:
-                    result = shop(port, refs, seconds=PHASE_SECONDS, status_page=True)
-            server = sum(cpu.used[group] for group in SERVER) / len(result.placed) * 1000
-            rates.append(result.orders_per_second)
+        before, _ = shape_round(env, port, refs, workers, ISSUE_SHAPE)
+        result, cpu = shape_round(env, port, refs, workers, shape)
+        ratio = result.orders_per_second / before.orders_per_second
         report.add(f"{label}: orders/second", result.orders_per_second, "/s")
-        report.add(f"{label}: server CPU per order", server, "ms")
-        ratio = rates[1] / rates[0]
+        report.add(f"{label}: server CPU per order", server_ms(cpu.used, result), "ms")
         report.add(f"{label}: orders/second / sync × {WEB_WORKERS} just before", ratio, "x")
+
+
+def shape_round(env, port: int, refs, workers, shape) -> tuple[PhaseResult, CpuMeter]:
+    """A warm-up, then one measured round, with gunicorn served in `shape`."""
+    with web_serving(env, port, shape) as web:
+        shop(port, refs, seconds=WARMUP_SECONDS, status_page=True)
+        return flow_round(port, refs, server_groups(web, workers))
+
+
+def flow_round(port: int, refs: list[ProductRef], groups: dict) -> tuple[PhaseResult, CpuMeter]:
+    """One measured round of the flow, and the CPU each group used in it."""
+    with CpuMeter(groups) as cpu:
+        result = shop(port, refs, seconds=PHASE_SECONDS, status_page=True)
+    return result, cpu
+
+
+def server_ms(cpu_used: dict[str, float], result: PhaseResult) -> float:
+    """The server's CPU milliseconds per order placed (gunicorn, workers, PostgreSQL)."""
+    return sum(cpu_used[group] for group in SERVER) / len(result.placed) * 1000
 
 
 def measure(report: Report, port: int, refs: list[ProductRef], groups: dict) -> None:
@@ -189,8 +197,7 @@ def measure(report: Report, port: int, refs: list[ProductRef], groups: dict) -> 
     report_phase(report, "warm-up (not counted)", warmup, figures=False)
     total, cpu_used = PhaseResult(), dict.fromkeys([*groups, "rest of the machine"], 0.0)
     for round_number in range(1, ROUNDS + 1):
-        with CpuMeter(groups) as cpu:
-            result = shop(port, refs, seconds=PHASE_SECONDS, status_page=True)
+        result, cpu = flow_round(port, refs, groups)
         total.merge(result)
         for group, seconds in cpu.used.items():
             cpu_used[group] += seconds
@@ -209,12 +216,12 @@ def report_flow(report: Report, result: PhaseResult, cpu_used: dict[str, float])
         report.add(f"5-request flow {name}", percentile(flows, fraction), "ms")
     for group, seconds in cpu_used.items():
         report.add(f"CPU per order: {group}", seconds / orders * 1000, "ms")
-    server_ms = sum(cpu_used[group] for group in SERVER) / orders * 1000
-    report.add("CPU per order: the server (all three)", server_ms, "ms")
+    server = server_ms(cpu_used, result)
+    report.add("CPU per order: the server (all three)", server, "ms")
     cores = os.cpu_count() or 1
     report.add(
         f"orders/second the server's cost allows on {cores} cores",
-        cores * 1000 / server_ms,
+        cores * 1000 / server,
         "/s",
         TARGET_ORDERS,
     )

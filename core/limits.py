@@ -1,7 +1,8 @@
 import logging
 
 from django_ratelimit.core import is_ratelimited
-from redis.exceptions import RedisError
+
+from core.cache import CACHE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -14,6 +15,6 @@ def rate_limited(request, *, group: str, per_ten_minutes: int) -> bool:
     try:
         rate = f"{per_ten_minutes}/10m"
         return is_ratelimited(request, group=group, key="ip", rate=rate, increment=True)
-    except (RedisError, OSError):
+    except CACHE_ERRORS:
         logger.exception("rate limit %s not counted: the cache is unreachable", group)
         return False

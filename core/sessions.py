@@ -13,11 +13,10 @@ import logging
 from contextlib import suppress
 
 from django.contrib.sessions.backends import cached_db, db
-from redis.exceptions import RedisError
+
+from core.cache import CACHE_ERRORS
 
 logger = logging.getLogger(__name__)
-
-CACHE_ERRORS = (RedisError, OSError)
 
 
 class SessionStore(cached_db.SessionStore):

@@ -123,7 +123,11 @@ CACHES = {"default": env.cache_url_config(CACHE_URL or "locmemcache://")}
 if CACHES["default"]["BACKEND"].endswith("RedisCache"):
     # Each request reads its session and page here: a Redis that stops answering costs
     # it a second (and the database fallbacks), not the system's TCP timeout.
-    CACHES["default"]["OPTIONS"] = {"socket_connect_timeout": 1, "socket_timeout": 1}
+    CACHES["default"]["OPTIONS"] = {
+        "socket_connect_timeout": 1,
+        "socket_timeout": 1,
+        **CACHES["default"].get("OPTIONS", {}),
+    }
 # Sessions are read from the cache and written through to the database, so a shopper's
 # request reads no session row; with the cache down they are read from the database.
 SESSION_ENGINE = "core.sessions"
