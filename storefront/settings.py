@@ -121,6 +121,7 @@ if not CACHE_URL and not DEBUG:
     raise ImproperlyConfigured("Set CACHE_URL=redis://… (or a redis:// CELERY_BROKER_URL)")
 CACHES = {"default": env.cache_url_config(CACHE_URL or "locmemcache://")}
 if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    CACHES["default"]["BACKEND"] = "core.cache.RedisCache"  # one client per pool (core.cache)
     # Each request reads its session and page here: a Redis that stops answering costs
     # it a second (and the database fallbacks), not the system's TCP timeout.
     CACHES["default"]["OPTIONS"] = {
@@ -277,8 +278,8 @@ X_FRAME_OPTIONS = "DENY"
 SILENCED_SYSTEM_CHECKS = [
     # Preloading HSTS is a one-way decision for the domain owner, not a default.
     "security.W021",
-    # Django's own Redis cache increments atomically; django-ratelimit only lists
-    # django-redis by name (docs/decisions/0010-rate-limits-and-lockouts.md).
+    # The Redis cache (Django's, core.cache) increments atomically; django-ratelimit lists
+    # only django-redis by name (docs/decisions/0010-rate-limits-and-lockouts.md).
     "django_ratelimit.W001",
 ]
 if CACHES["default"]["BACKEND"].endswith("LocMemCache"):

@@ -384,7 +384,7 @@ def test_the_client_address_behind_a_proxy_ignores_ports_and_never_crashes(
 def test_lookup_and_signup_still_answer_when_the_cache_is_down(client, settings):
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.cache.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
         }
     }
