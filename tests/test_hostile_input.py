@@ -316,6 +316,28 @@ def test_shop_pages_carry_a_strict_content_security_policy(client, admin_client)
     assert "script-src 'self'" in admin_policy
 
 
+@pytest.mark.django_db
+def test_the_policy_follows_the_payment_provider(client, settings):
+    assert "stripe" not in client.get("/")["Content-Security-Policy"]
+    settings.STRIPE_SECRET_KEY = "sk_test_storefront"
+    settings.STRIPE_API_BASE = "http://127.0.0.1:8420/v1"
+    settings.STRIPE_JS_URL = "http://127.0.0.1:8420/js.stripe.com/v3/"
+    policy = client.get("/")["Content-Security-Policy"]
+    assert "script-src 'self' http://127.0.0.1:8420;" in policy
+    assert "frame-src http://127.0.0.1:8420 https://hooks.stripe.com" in policy
+    settings.STRIPE_SECRET_KEY = ""
+    assert "8420" not in client.get("/")["Content-Security-Policy"]
+
+
+@pytest.mark.django_db
+def test_debug_pages_carry_no_policy_for_their_inline_styles(client, settings):
+    settings.DEBUG = True
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404 and "Content-Security-Policy" not in response
+    settings.DEBUG = False
+    assert "Content-Security-Policy" in client.get("/no-such-page/")
+
+
 # 11. Services enforce their own rules.
 
 
