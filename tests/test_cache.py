@@ -20,9 +20,29 @@ def redis_cache(settings):
     settings.CACHES = {
         **settings.CACHES,
         "redis": {"BACKEND": "core.cache.RedisCache", "LOCATION": REDIS_URL},
+        "django": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
     }
     yield caches["redis"]
     caches["redis"].close()
+    caches["django"].close()
+
+
+VALUES = [0, 42, -7, 2**70, "42", "-7", b"\x80\x05", 4.5, None, ("names",), {"a": [1]}, "é" * 3000]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=lambda value: type(value).__name__)
+def test_values_read_as_djangos_backend_reads_them(redis_cache, value):
+    # Both ways, as during a deploy that runs old and new processes side by side.
+    caches["django"].set("from-django", value)
+    redis_cache.set("from-the-store", value)
+    assert redis_cache.get("from-django", "missing") == value
+    assert caches["django"].get("from-the-store", "missing") == value
+    assert type(redis_cache.get("from-django")) is type(value)
+
+
+def test_a_counter_still_counts(redis_cache):
+    redis_cache.set("hits", 1)
+    assert redis_cache.incr("hits") == 2 and redis_cache.get("hits") == 2
 
 
 def test_every_call_shares_one_client(redis_cache, monkeypatch):
