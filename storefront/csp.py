@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 from csp.constants import HEADER, UNSAFE_INLINE
 from csp.utils import build_policy
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 
 def _origin(url: str) -> str:
@@ -39,6 +41,12 @@ def _policy(*, admin: bool, stripe_js_url: str, stripe_api_base: str) -> str:
     return build_policy(update=update)
 
 
+@receiver(setting_changed)
+def _policy_forget(*, setting, **kwargs):
+    if setting == "CONTENT_SECURITY_POLICY":  # a test's override: build them again
+        _policy.cache_clear()
+
+
 class StoreCSPMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -55,5 +63,6 @@ class StoreCSPMiddleware:
             stripe_js_url=settings.STRIPE_JS_URL if stripe else "",
             stripe_api_base=settings.STRIPE_API_BASE if stripe else "",
         )
-        response.headers.setdefault(HEADER, policy)
+        if policy:
+            response.headers.setdefault(HEADER, policy)
         return response

@@ -330,6 +330,15 @@ def test_the_policy_follows_the_payment_provider(client, settings):
 
 
 @pytest.mark.django_db
+def test_a_changed_policy_setting_is_sent_from_the_next_answer(client, settings):
+    assert "cdn.example" not in client.get("/")["Content-Security-Policy"]
+    policy = settings.CONTENT_SECURITY_POLICY
+    directives = {**policy["DIRECTIVES"], "img-src": ["'self'", "https://cdn.example"]}
+    settings.CONTENT_SECURITY_POLICY = {**policy, "DIRECTIVES": directives}
+    assert "img-src 'self' https://cdn.example" in client.get("/")["Content-Security-Policy"]
+
+
+@pytest.mark.django_db
 def test_debug_pages_carry_no_policy_for_their_inline_styles(client, settings):
     settings.DEBUG = True
     response = client.get("/no-such-page/")
