@@ -25,16 +25,25 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-@functools.lru_cache(maxsize=16)
-def _policy(*, admin: bool, stripe_js_url: str, stripe_api_base: str) -> str:
-    """The header for an admin page or a shop page, with Stripe's origins when its
-    script's address is given."""
+# The settings a header is built from: a change (a test's override) builds them again.
+_POLICY_SETTINGS = {
+    "CONTENT_SECURITY_POLICY",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_JS_URL",
+    "STRIPE_API_BASE",
+}
+
+
+@functools.cache
+def _policy(*, admin: bool) -> str:
+    """The header for an admin page or a shop page, with Stripe's origins when Stripe
+    takes the payments."""
     update = {}
     if admin:
         update["style-src"] = [UNSAFE_INLINE]
-    if stripe_js_url:
-        stripe_js = _origin(stripe_js_url)
-        stripe_api = _origin(stripe_api_base or "https://api.stripe.com")
+    if settings.STRIPE_SECRET_KEY:
+        stripe_js = _origin(settings.STRIPE_JS_URL)
+        stripe_api = _origin(settings.STRIPE_API_BASE or "https://api.stripe.com")
         update["script-src"] = [stripe_js]
         update["connect-src"] = [stripe_api, stripe_js]
         update["frame-src"] = [stripe_js, "https://hooks.stripe.com"]
@@ -43,7 +52,7 @@ def _policy(*, admin: bool, stripe_js_url: str, stripe_api_base: str) -> str:
 
 @receiver(setting_changed)
 def _policy_forget(*, setting, **kwargs):
-    if setting == "CONTENT_SECURITY_POLICY":  # a test's override: build them again
+    if setting in _POLICY_SETTINGS:
         _policy.cache_clear()
 
 
@@ -55,14 +64,9 @@ class StoreCSPMiddleware:
         response = self.get_response(request)
         if settings.DEBUG and response.status_code in (404, 500):
             return response  # Django's debug pages are styled inline
-        stripe = bool(settings.STRIPE_SECRET_KEY)
-        policy = _policy(
-            # The resolved view's namespace, not reverse() of the admin's address, which
-            # costs more than the rest of the header.
-            admin="admin" in getattr(request.resolver_match, "namespaces", ()),
-            stripe_js_url=settings.STRIPE_JS_URL if stripe else "",
-            stripe_api_base=settings.STRIPE_API_BASE if stripe else "",
-        )
+        # The resolved view's namespace, not reverse() of the admin's address, which
+        # costs more than the rest of the header.
+        policy = _policy(admin="admin" in getattr(request.resolver_match, "namespaces", ()))
         if policy:
             response.headers.setdefault(HEADER, policy)
         return response
